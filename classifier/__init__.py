@@ -1,0 +1,1 @@
+"""streamtriage.classifier"""
