@@ -13,6 +13,7 @@ COMPONENTS = {
     "streamtriage.collector": "collector",
     "streamtriage.classifier": "classifier",
     "streamtriage.simulator": "simulator",
+    "streamtriage.dashboards": "dashboards",
 }
 
 packages: list[str] = []

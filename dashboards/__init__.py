@@ -1,0 +1,1 @@
+"""Grafana dashboards, alert rules and their provisioning, shipped as package data."""
