@@ -1,0 +1,817 @@
+"""A subset of ClickHouse's HTTP interface in front of the streamtriage store.
+
+Why: the embedded chDB store has no network endpoint, so Grafana's ClickHouse data source and the
+official clients cannot reach it. This module speaks enough of the HTTP protocol for them
+(``query`` in the URL and/or body, ``default_format`` and ``FORMAT``, ``database``, settings as URL
+parameters, ``param_*`` bound parameters, ``X-ClickHouse-*`` headers and ``Code: N. DB::Exception``
+errors) and passes the engine's output bytes through unchanged, so every ClickHouse output format
+works without re-encoding.
+
+One protocol implementation serves two roles:
+- ``read_only=True`` (the collector's ``--clickhouse-port``): statements are checked by
+  ``sql_guard`` and run with ``readonly=1`` and limits appended as a ``SETTINGS`` clause;
+  URL settings go through an allowlist.
+- ``read_only=False`` (the test stand-in for a ClickHouse server, ``tests/support``): any statement
+  runs, including ``INSERT ... FORMAT`` with a (compressed) data body, as clickhouse-connect sends.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.parser
+import email.policy
+import gzip
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from streamtriage.collector import sql_guard
+from streamtriage.collector.sql_guard import GuardError, ReadOnlyPolicy
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ClickHouseError",
+    "Limits",
+    "Engine",
+    "ChdbEngine",
+    "HttpEngine",
+    "ClickHouseHTTP",
+    "asgi_app",
+    "start_server",
+    "engine_for_store",
+]
+
+# ClickHouse error names for the codes this module reports itself (others come from the engine).
+ERROR_NAMES = {
+    36: "BAD_ARGUMENTS",
+    46: "UNKNOWN_FUNCTION",
+    48: "NOT_IMPLEMENTED",
+    60: "UNKNOWN_TABLE",
+    62: "SYNTAX_ERROR",
+    73: "UNKNOWN_FORMAT",
+    81: "UNKNOWN_DATABASE",
+    115: "UNKNOWN_SETTING",
+    159: "TIMEOUT_EXCEEDED",
+    164: "READONLY",
+    194: "REQUIRED_PASSWORD",
+    210: "NETWORK_ERROR",
+    241: "MEMORY_LIMIT_EXCEEDED",
+    396: "TOO_MANY_ROWS_OR_BYTES",
+    497: "ACCESS_DENIED",
+    516: "AUTHENTICATION_FAILED",
+    1001: "STD_EXCEPTION",
+}
+# HTTP status per error code, following ClickHouse's HTTP handler; anything else is 500.
+_HTTP_STATUS = {
+    194: 401, 516: 401,
+    164: 403, 497: 403, 192: 403, 193: 403, 195: 403,
+    60: 404, 81: 404, 46: 404, 47: 404, 50: 404, 73: 404, 115: 404,
+    62: 400, 6: 400, 26: 400, 27: 400, 36: 400, 41: 400, 42: 400, 43: 400, 44: 400, 53: 400,
+    70: 400, 72: 400, 117: 400, 456: 400, 457: 400, 69: 400,
+    48: 501, 210: 503,
+}
+_CODE_RE = re.compile(r"Code: (\d+)\. ")
+_NAME_RE = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*(?:\(version [^)]*\))?\s*$")
+
+
+class ClickHouseError(Exception):
+    """An error reported the way ClickHouse reports it over HTTP."""
+
+    def __init__(self, code: int, message: str, name: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.name = name or ERROR_NAMES.get(code, "UNKNOWN_EXCEPTION")
+        self.status = status or _HTTP_STATUS.get(code, 500)
+
+    @classmethod
+    def from_engine_message(cls, text: str) -> "ClickHouseError":
+        """Wrap an engine exception text such as ``Code: 60. DB::Exception: ... (UNKNOWN_TABLE)``."""
+        text = text.strip()
+        codes = _CODE_RE.findall(text)
+        code = int(codes[-1]) if codes else 1001
+        name_match = _NAME_RE.search(text)
+        message = text
+        # chDB nests "Code: N. DB::Exception: Code: N. DB::Exception: msg"; keep the innermost.
+        marker = "DB::Exception: "
+        if marker in message:
+            message = message[message.rfind(marker) + len(marker):]
+        message = _NAME_RE.sub("", message).rstrip().rstrip(".")
+        return cls(code, message, name_match.group(1) if name_match else None)
+
+    def body(self, version: str) -> bytes:
+        return f"Code: {self.code}. DB::Exception: {self}. ({self.name}) (version {version})\n".encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines: where statements run. Both return the engine's output bytes untouched.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Output:
+    body: bytes
+    summary: dict[str, int] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    version: str
+    timezone: str
+
+    def query(self, sql: str, fmt: str, params: Mapping[str, str], database: str | None,
+              settings: Mapping[str, str] | None = None) -> Output: ...
+
+    def insert(self, statement: str, fmt: str, data: bytes, database: str | None,
+               settings: Mapping[str, str] | None = None) -> Output: ...
+
+    def explain_ast(self, sql: str, params: Mapping[str, str], database: str | None) -> str: ...
+
+    def function_names(self) -> tuple[set[str], set[str]]: ...
+
+
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def setting_literal(value: str) -> str:
+    """A setting value as SQL: numbers as they are, anything else as a quoted string."""
+    if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def settings_clause(settings: Mapping[str, str]) -> str:
+    for name in settings:
+        if not _IDENT_RE.match(name):
+            raise ClickHouseError(115, f"Invalid setting name {name!r}")
+    return ", ".join(f"{k} = {setting_literal(v)}" for k, v in settings.items())
+
+
+class ChdbEngine:
+    """Runs statements on the embedded engine through its own chDB connection handle.
+
+    A handle of its own (not the store's clickhouse-connect client) keeps the endpoint's database
+    switches and settings away from the collector's writer; chDB allows several handles on the one
+    data directory a process may open. Calls are serialised: one handle runs one statement.
+    """
+
+    def __init__(self, path: str) -> None:
+        import chdb
+
+        self._conn = chdb.connect(path)
+        self._lock = threading.Lock()
+        self._current_db: str | None = None
+        self.version, self.timezone = self._scalar_row("SELECT version(), timezone()")
+
+    def _scalar_row(self, sql: str) -> list[str]:
+        with self._lock:
+            return self._conn.query(sql, "TabSeparated").bytes().decode().rstrip("\n").split("\t")
+
+    def _use(self, database: str | None) -> None:
+        target = database or "default"
+        if target != self._current_db:
+            self._conn.query(f"USE {quote_identifier(target)}", "TabSeparated")
+            self._current_db = target
+
+    def _run(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except ClickHouseError:
+            raise
+        except Exception as exc:  # chDB raises its own error types with ClickHouse text
+            raise ClickHouseError.from_engine_message(str(exc)) from exc
+
+    @staticmethod
+    def _summary(result: Any, body: bytes) -> dict[str, int]:
+        return {
+            "read_rows": int(result.storage_rows_read()),
+            "read_bytes": int(result.storage_bytes_read()),
+            "written_rows": int(result.rows_written()),
+            "written_bytes": int(result.bytes_written()),
+            "result_rows": int(result.rows_read()),
+            "result_bytes": len(body),
+            "elapsed_ns": int(result.elapsed() * 1e9),
+        }
+
+    def _with_settings(self, settings: Mapping[str, str] | None, fn: Callable[[], Any]) -> Any:
+        """Apply session settings with SET for one call and return them to their defaults after."""
+        if not settings:
+            return fn()
+        applied: list[str] = []
+        try:
+            for name, value in settings.items():
+                self._conn.query(f"SET {settings_clause({name: value})}", "TabSeparated")
+                applied.append(name)
+            return fn()
+        finally:
+            for name in applied:
+                try:
+                    self._conn.query(f"SET {name} = DEFAULT", "TabSeparated")
+                except Exception:  # pragma: no cover - a setting that cannot be reset stays
+                    log.warning("could not reset setting %s", name)
+
+    def query(self, sql: str, fmt: str, params: Mapping[str, str], database: str | None,
+              settings: Mapping[str, str] | None = None) -> Output:
+        def run() -> Output:
+            with self._lock:
+                self._use(database)
+
+                def call() -> Any:
+                    return self._conn.query(sql, fmt, params=dict(params))
+
+                result = self._with_settings(settings, call)
+                body = result.bytes() or b""
+                return Output(body, self._summary(result, body))
+
+        return self._run(run)
+
+    def insert(self, statement: str, fmt: str, data: bytes, database: str | None,
+               settings: Mapping[str, str] | None = None) -> Output:
+        def run() -> Output:
+            with self._lock:
+                self._use(database)
+
+                def call() -> Any:
+                    with self._conn.send_insert(statement, fmt) as inserter:
+                        if data:
+                            inserter.append(data)
+                        return inserter.finish()
+
+                res = self._with_settings(settings, call)
+                rows = int(getattr(res, "rows_written", 0) or 0)
+                written = int(getattr(res, "bytes_written", 0) or 0)
+                return Output(b"", {"written_rows": rows, "written_bytes": written})
+
+        return self._run(run)
+
+    def explain_ast(self, sql: str, params: Mapping[str, str], database: str | None) -> str:
+        return self.query("EXPLAIN AST " + sql, "TabSeparatedRaw", params, database).body.decode()
+
+    def function_names(self) -> tuple[set[str], set[str]]:
+        tfs = self.query("SELECT name FROM system.table_functions", "TabSeparatedRaw", {}, None).body
+        fns = self.query("SELECT name FROM system.functions", "TabSeparatedRaw", {}, None).body
+        return set(tfs.decode().split()), set(fns.decode().split())
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class HttpEngine:
+    """Forwards statements to a ClickHouse server's HTTP interface (the production store)."""
+
+    def __init__(self, url: str, user: str | None = None, password: str | None = None,
+                 timeout_s: float = 60.0) -> None:
+        import urllib3
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        self._base = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or (8443 if parsed.scheme == 'https' else 8123)}/"
+        self._headers: dict[str, str] = {}
+        user = user or parsed.username
+        password = password if password is not None else parsed.password
+        if user:
+            self._headers["X-ClickHouse-User"] = user
+        if password:
+            self._headers["X-ClickHouse-Key"] = password
+        self._pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5.0, read=timeout_s), retries=False)
+        self.version, self.timezone = self.query("SELECT version(), timezone()", "TabSeparated", {}, None).body.decode().rstrip("\n").split("\t")
+
+    def _post(self, params: dict[str, str], body: bytes, headers: Mapping[str, str] | None = None) -> Output:
+        try:
+            resp = self._pool.urlopen(
+                "POST", self._base + "?" + _urlencode(params), body=body,
+                headers={**self._headers, **(headers or {})}, preload_content=True,
+            )
+        except Exception as exc:
+            raise ClickHouseError(210, f"Cannot reach the ClickHouse server at {self._base}: {exc}") from exc
+        if resp.status != 200:
+            code = resp.headers.get("X-ClickHouse-Exception-Code")
+            err = ClickHouseError.from_engine_message(resp.data.decode(errors="replace"))
+            if code and code.isdigit():
+                err.code = int(code)
+            err.status = resp.status
+            raise err
+        summary: dict[str, int] = {}
+        try:
+            summary = {k: int(v) for k, v in json.loads(resp.headers.get("X-ClickHouse-Summary", "{}")).items()}
+        except (ValueError, TypeError):
+            pass
+        return Output(resp.data, summary)
+
+    def query(self, sql: str, fmt: str, params: Mapping[str, str], database: str | None,
+              settings: Mapping[str, str] | None = None) -> Output:
+        url_params = {**(settings or {}), "default_format": fmt}
+        if database:
+            url_params["database"] = database
+        url_params.update({f"param_{k}": v for k, v in params.items()})
+        return self._post(url_params, sql.encode())
+
+    def insert(self, statement: str, fmt: str, data: bytes, database: str | None,
+               settings: Mapping[str, str] | None = None) -> Output:
+        url_params = dict(settings or {})
+        if database:
+            url_params["database"] = database
+        url_params["query"] = f"{statement} FORMAT {fmt}"
+        return self._post(url_params, data)
+
+    def explain_ast(self, sql: str, params: Mapping[str, str], database: str | None) -> str:
+        return self.query("EXPLAIN AST " + sql, "TabSeparatedRaw", params, database).body.decode()
+
+    def function_names(self) -> tuple[set[str], set[str]]:
+        tfs = self.query("SELECT name FROM system.table_functions", "TabSeparatedRaw", {}, None).body
+        fns = self.query("SELECT name FROM system.functions", "TabSeparatedRaw", {}, None).body
+        return set(tfs.decode().split()), set(fns.decode().split())
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def _urlencode(params: Mapping[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(list(params.items()))
+
+
+def engine_for_store(store: str) -> ChdbEngine | HttpEngine:
+    """The engine for a collector ``store`` DSN (``chdb://DIR`` or ``http(s)://...``)."""
+    if store.startswith("chdb://"):
+        import os
+
+        return ChdbEngine(os.path.realpath(store[len("chdb://"):] or "./streamtriage-data"))
+    return HttpEngine(store)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request parsing and settings policy
+# ---------------------------------------------------------------------------------------------
+
+# URL parameters that steer the HTTP exchange itself rather than the query.
+_TRANSPORT_PARAMS = frozenset({
+    "query", "database", "default_format", "query_id", "user", "password", "quota_key", "role",
+    "session_id", "session_timeout", "session_check", "compress", "decompress",
+    "enable_http_compression", "http_zlib_compression_level", "wait_end_of_query",
+    "send_progress_in_http_headers", "http_headers_progress_interval_ms", "buffer_size",
+    "add_http_cors_header", "http_native_compression_disable_checksumming_on_decompress",
+    "http_response_buffer_size", "http_wait_end_of_query", "client_protocol_version",
+    "cancel_http_readonly_queries_on_client_close", "http_write_exception_in_output_format",
+})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for every read-only query; a client may ask for less, never for more."""
+
+    max_execution_time: int = 30
+    max_result_rows: int = 1_000_000
+    max_result_bytes: int = 256 * 1024 * 1024
+    max_memory_usage: int = 1024 * 1024 * 1024
+
+    def as_settings(self) -> dict[str, str]:
+        return {
+            "max_execution_time": str(self.max_execution_time),
+            "max_result_rows": str(self.max_result_rows),
+            "max_result_bytes": str(self.max_result_bytes),
+            "max_memory_usage": str(self.max_memory_usage),
+            "result_overflow_mode": "throw",
+            "timeout_overflow_mode": "throw",
+        }
+
+
+# Settings a read-only client may pass: they change how results are computed or printed, never
+# what may be read or written. Anything else is refused like ClickHouse does in readonly mode.
+_SAFE_SETTING_PREFIXES = ("output_format_", "format_", "date_time_", "cast_", "input_format_",
+                          "join_", "optimize_", "aggregate_functions_", "interval_output_")
+_SAFE_SETTINGS = frozenset({
+    "max_threads", "max_block_size", "extremes", "log_comment", "session_timezone",
+    "prefer_column_name_to_alias", "transform_null_in", "join_use_nulls", "enable_analyzer",
+    "max_rows_to_read", "max_bytes_to_read", "read_overflow_mode", "max_rows_to_group_by",
+    "group_by_overflow_mode", "max_query_size", "totals_mode", "use_index_for_in_with_subqueries",
+    "mutations_sync", "query_plan_enable_optimizations", "count_distinct_implementation",
+    "precise_float_parsing", "allow_experimental_analyzer",
+})
+
+
+def read_only_settings(requested: Mapping[str, str], limits: Limits) -> dict[str, str]:
+    """Merge a client's URL settings with the endpoint's limits; refuse widening ones.
+
+    ``readonly`` may only be tightened (1 or 2 is accepted and ignored: the query runs with 1);
+    a limit may be lowered, never raised or switched off.
+    """
+    out: dict[str, str] = {}
+    caps = limits.as_settings()
+    for name, value in requested.items():
+        if name == "readonly":
+            if value not in ("1", "2"):
+                raise ClickHouseError(164, f"Cannot modify 'readonly' setting in readonly mode (asked for {value!r})")
+            continue
+        if name == "allow_ddl":
+            if value != "0":
+                raise ClickHouseError(164, "Cannot modify 'allow_ddl' setting in readonly mode")
+            continue
+        if name in ("max_execution_time", "max_result_rows", "max_result_bytes", "max_memory_usage"):
+            try:
+                asked = float(value)
+            except ValueError:
+                raise ClickHouseError(36, f"Bad value {value!r} for setting {name}") from None
+            cap = float(caps[name])
+            if 0 < asked < cap:
+                caps[name] = value
+            continue
+        if name in ("result_overflow_mode", "timeout_overflow_mode"):
+            if value not in ("throw", "break"):
+                raise ClickHouseError(36, f"Bad value {value!r} for setting {name}")
+            caps[name] = value
+            continue
+        if name in _SAFE_SETTINGS or name.startswith(_SAFE_SETTING_PREFIXES):
+            out[name] = value
+            continue
+        raise ClickHouseError(164, f"Cannot modify '{name}' setting in readonly mode")
+    out.update(caps)
+    out["readonly"] = "1"  # last: applied after every other setting of the clause
+    return out
+
+
+@dataclass
+class HttpQuery:
+    """One request, as ClickHouse reads it."""
+
+    text: bytes  # URL ``query`` + "\n" + body (or the multipart ``query`` field)
+    default_format: str = "TabSeparated"
+    database: str | None = None
+    query_id: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    password: str | None = None
+
+
+def decode_body(body: bytes, encoding: str | None) -> bytes:
+    """Undo a request Content-Encoding (what clickhouse-connect and the Node client send)."""
+    enc = (encoding or "").strip().lower()
+    if not enc or enc == "identity":
+        return body
+    try:
+        if enc == "gzip":
+            return gzip.decompress(body)
+        if enc == "deflate":
+            return zlib.decompress(body)
+        if enc == "lz4":
+            import lz4.frame
+
+            return lz4.frame.decompress(body)
+        if enc == "zstd":
+            from clickhouse_connect.driver.compression import _zstd_decompress  # vendored zstd
+
+            return _zstd_decompress(body)
+        if enc == "br":
+            import brotli  # type: ignore[import-not-found]
+
+            return brotli.decompress(body)
+    except ClickHouseError:
+        raise
+    except Exception as exc:
+        raise ClickHouseError(36, f"Cannot decode request body with Content-Encoding {enc}: {exc}") from exc
+    raise ClickHouseError(36, f"Unknown Content-Encoding of the request body: {enc}")
+
+
+def _multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    out: dict[str, bytes] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name and part.get_filename() is None:
+            out[str(name)] = part.get_payload(decode=True) or b""
+    return out
+
+
+def parse_request(method: str, query_string: str, headers: Mapping[str, str], body: bytes) -> HttpQuery:
+    """Read query text, format, database, settings and ``param_*`` the way ClickHouse does."""
+    pairs = parse_qsl(query_string, keep_blank_values=True)
+    url_query = ""
+    req = HttpQuery(text=b"")
+    for key, value in pairs:
+        if key == "query":
+            url_query = value
+        elif key.startswith("param_"):
+            req.params[key[len("param_"):]] = value
+        elif key == "database":
+            req.database = value or None
+        elif key == "default_format":
+            req.default_format = value or req.default_format
+        elif key == "query_id":
+            req.query_id = value
+        elif key == "user":
+            req.user = value
+        elif key == "password":
+            req.password = value
+        elif key in _TRANSPORT_PARAMS:
+            continue
+        else:
+            req.settings[key] = value
+    content_type = headers.get("content-type", "")
+    if method == "POST" and content_type.lower().startswith("multipart/form-data"):
+        form = _multipart_fields(body, content_type)
+        for key, raw in form.items():
+            if key.startswith("param_"):
+                req.params[key[len("param_"):]] = raw.decode()
+        url_query = form.get("query", b"").decode() or url_query
+        body = b""
+    elif method == "POST":
+        body = decode_body(body, headers.get("content-encoding"))
+    else:
+        body = b""
+    head = url_query.encode()
+    req.text = head + b"\n" + body if head and body else head or body
+    req.database = headers.get("x-clickhouse-database") or req.database
+    req.default_format = headers.get("x-clickhouse-format") or req.default_format
+    return req
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol core
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who may query: the collector's token as password (basic/ClickHouse headers) or bearer."""
+
+    user: str
+    password: str
+
+
+_READ_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN")
+
+
+class ClickHouseHTTP:
+    """Turns HTTP requests into engine calls and engine output into ClickHouse-style responses."""
+
+    def __init__(self, engine: Engine, *, read_only: bool = True, limits: Limits | None = None,
+                 credentials: Credentials | None = None, database: str | None = None,
+                 display_name: str = "streamtriage") -> None:
+        self.engine = engine
+        self.read_only = read_only
+        self.limits = limits or Limits()
+        self.credentials = credentials
+        self.database = database
+        self.display_name = display_name
+        self._policy: ReadOnlyPolicy | None = None
+
+    @property
+    def policy(self) -> ReadOnlyPolicy:
+        if self._policy is None:
+            try:
+                self._policy = ReadOnlyPolicy.from_engine_lists(*self.engine.function_names())
+            except ClickHouseError:
+                log.warning("could not read the engine's function lists; using the built-in list")
+                self._policy = ReadOnlyPolicy()
+        return self._policy
+
+    # -- authentication ----------------------------------------------------------------------
+
+    def _authenticate(self, req: HttpQuery, headers: Mapping[str, str]) -> None:
+        if self.credentials is None:
+            return
+        user, password = req.user, req.password
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                user, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
+            except Exception:
+                raise ClickHouseError(516, "Malformed basic authorization header") from None
+        elif auth.lower().startswith("bearer "):
+            user, password = self.credentials.user, auth[7:].strip()
+        if "x-clickhouse-user" in headers or "x-clickhouse-key" in headers:
+            user = headers.get("x-clickhouse-user", user)
+            password = headers.get("x-clickhouse-key", password)
+        if password is None:
+            raise ClickHouseError(194, f"{user or 'default'}: Authentication failed: password is required")
+        user_ok = hmac.compare_digest((user or "default").encode(), self.credentials.user.encode())
+        pass_ok = hmac.compare_digest(password.encode(), self.credentials.password.encode())
+        if not (user_ok and pass_ok):
+            raise ClickHouseError(516, f"{user or 'default'}: Authentication failed: password is incorrect, or there is no user with such name")
+
+    # -- request handling ----------------------------------------------------------------------
+
+    def _headers(self, query_id: str, fmt: str | None = None, summary: Mapping[str, int] | None = None) -> list[tuple[str, str]]:
+        out = [
+            ("X-ClickHouse-Server-Display-Name", self.display_name),
+            ("X-ClickHouse-Query-Id", query_id),
+            ("X-ClickHouse-Timezone", self.engine.timezone),
+        ]
+        if fmt:
+            out.append(("X-ClickHouse-Format", fmt))
+            out.append(("Content-Type", _content_type(fmt)))
+        if summary is not None:
+            keys = ("read_rows", "read_bytes", "written_rows", "written_bytes", "total_rows_to_read",
+                    "result_rows", "result_bytes", "elapsed_ns")
+            out.append(("X-ClickHouse-Summary", json.dumps({k: str(int(summary.get(k, 0))) for k in keys}, separators=(",", ":"))))
+        return out
+
+    def handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Serve one request (blocking: runs the statement)."""
+        query_id = ""
+        try:
+            route = path.rstrip("/") or "/"
+            if route in ("/ping", "/replicas_status") and method in ("GET", "HEAD"):
+                return Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"Ok.\n")
+            if route != "/":
+                raise ClickHouseError(48, f"There is no handler for {path}", status=404)
+            if method not in ("GET", "POST"):
+                raise ClickHouseError(48, f"Method {method} is not supported", status=405)
+            req = parse_request(method, query_string, headers, body)
+            query_id = req.query_id or str(uuid.uuid4())
+            self._authenticate(req, headers)
+            if not req.text.strip():
+                if method == "GET":
+                    return Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"Ok.\n")
+                raise ClickHouseError(62, "Empty query")
+            if self.read_only:
+                fmt, output = self._run_read_only(req)
+            else:
+                fmt, output = self._run_any(req)
+            return Response(200, self._headers(query_id, fmt, output.summary), output.body)
+        except (ClickHouseError, GuardError) as exc:
+            err = exc if isinstance(exc, ClickHouseError) else ClickHouseError(exc.code, str(exc), exc.name)
+            hdrs = self._headers(query_id or str(uuid.uuid4()))
+            hdrs += [("X-ClickHouse-Exception-Code", str(err.code)), ("Content-Type", "text/plain; charset=UTF-8")]
+            if err.code == 194:
+                hdrs.append(("WWW-Authenticate", 'Basic realm="streamtriage"'))
+            return Response(err.status, hdrs, err.body(self.engine.version))
+
+    def _run_read_only(self, req: HttpQuery) -> tuple[str, Output]:
+        try:
+            sql = req.text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ClickHouseError(36, "The query is not valid UTF-8") from None
+        settings = read_only_settings(req.settings, self.limits)
+        database = req.database or self.database
+        stmt, info = sql_guard.check_read_only(
+            sql, lambda s: self.engine.explain_ast(s, req.params, database), self.policy
+        )
+        fmt = info.output_format or req.default_format
+        final = f"{stmt}\nSETTINGS {settings_clause(settings)}"
+        return fmt, self.engine.query(final, req.default_format, req.params, database)
+
+    def _run_any(self, req: HttpQuery) -> tuple[str | None, Output]:
+        """Stand-in mode: everything runs, INSERT data bodies included."""
+        text = req.text.decode("latin-1")
+        database = req.database or self.database
+        settings = dict(req.settings)
+        keyword = sql_guard.first_keyword(text)
+        if keyword == "INSERT":
+            statement, fmt, offset = sql_guard.split_insert_data(text)
+            if fmt is not None and offset is not None:
+                data = req.text[offset:]
+                return None, self.engine.insert(statement.encode("latin-1").decode("utf-8"), fmt, data, database, settings)
+        sql = sql_guard.single_statement(req.text.decode("utf-8"))
+        fmt = req.default_format if keyword in _READ_KEYWORDS else None
+        try:
+            info_fmt = _format_clause(sql) if fmt else None
+        except GuardError:
+            info_fmt = None
+        output = self.engine.query(sql, req.default_format, req.params, database, settings)
+        return (info_fmt or fmt), output
+
+
+def _format_clause(sql: str) -> str | None:
+    """The name after a top-level trailing ``FORMAT`` keyword, if any (stand-in mode header)."""
+    depth = 0
+    toks = list(sql_guard.tokens(sql))
+    found: str | None = None
+    for i, tok in enumerate(toks):
+        if tok.kind == "symbol" and tok.text == "(":
+            depth += 1
+        elif tok.kind == "symbol" and tok.text == ")":
+            depth -= 1
+        elif depth == 0 and tok.kind == "word" and tok.text.upper() == "FORMAT" and i + 1 < len(toks):
+            found = toks[i + 1].text.strip("`\"")
+    return found
+
+
+def _content_type(fmt: str) -> str:
+    f = fmt.lower()
+    if f.startswith("json"):
+        return "application/json; charset=UTF-8"
+    if f in ("native", "rowbinary", "rowbinarywithnames", "rowbinarywithnamesandtypes", "parquet", "arrow", "arrowstream", "orc", "avro"):
+        return "application/octet-stream"
+    if f.startswith("csv"):
+        return "text/csv; charset=UTF-8; header=absent"
+    return "text/plain; charset=UTF-8"
+
+
+# ---------------------------------------------------------------------------------------------
+# ASGI adapter and server
+# ---------------------------------------------------------------------------------------------
+
+
+def asgi_app(core: ClickHouseHTTP, max_body_bytes: int = 256 * 1024 * 1024) -> Callable[..., Awaitable[None]]:
+    """An ASGI app serving ``core``; mount it on a path or serve it on its own port."""
+
+    async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                  send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        too_big = False
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_body_bytes:
+                too_big = True
+            elif chunk:
+                chunks.append(chunk)
+            more = message.get("more_body", False)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        path = scope.get("path", "/")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):] or "/"
+        if too_big:
+            err = ClickHouseError(36, f"Request body larger than {max_body_bytes} bytes", status=413)
+            resp = Response(413, [("X-ClickHouse-Exception-Code", "36")], err.body(core.engine.version))
+        else:
+            loop = asyncio.get_running_loop()
+            resp = await loop.run_in_executor(
+                None, core.handle, scope["method"], path, scope.get("query_string", b"").decode("latin-1"),
+                headers, b"".join(chunks),
+            )
+        await send({
+            "type": "http.response.start",
+            "status": resp.status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers]
+            + [(b"content-length", str(len(resp.body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": resp.body if scope["method"] != "HEAD" else b""})
+
+    return app
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server running in a background thread of this process."""
+
+    server: Any
+    thread: threading.Thread
+    port: int
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout_s)
+
+
+def start_server(core: ClickHouseHTTP, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Serve ``core`` on host:port from a daemon thread; port 0 picks a free port."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(asgi_app(core), log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="clickhouse-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        raise RuntimeError(f"ClickHouse HTTP endpoint did not start on {host}:{bound_port}")
+    return RunningServer(server, thread, bound_port)

@@ -1,0 +1,77 @@
+"""The test stand-in speaks ClickHouse's HTTP interface well enough for clickhouse-connect's HTTP
+client: DDL, compressed Native inserts, typed reads, errors, and a restart on the same port that
+keeps the data (what the collector's store-down tests rely on)."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+from tests.support.clickhouse_standin import ClickHouseStandin
+
+COLUMNS = ["Timestamp", "TraceId", "SpanAttributes", "Duration", "Names"]
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory):
+    with ClickHouseStandin(tmp_path_factory.mktemp("standin") / "data") as ch:
+        yield ch
+
+
+def _rows(n: int, offset: int = 0) -> list[list]:
+    base = dt.datetime(2026, 11, 21, 12, 0, 0)
+    return [[base + dt.timedelta(milliseconds=i), f"{i + offset:032x}", {"gen_ai.request.model": f"m{i % 3}"},
+             (i + offset) * 1000, ["a", "b"][: i % 3]] for i in range(n)]
+
+
+@pytest.mark.parametrize("compress", ["lz4", "zstd", "gzip", False])
+def test_insert_and_read_back_with_each_compression(standin: ClickHouseStandin, compress) -> None:
+    db = f"s_{compress or 'none'}"
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=standin.port, compress=compress)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    client.command(
+        f"CREATE TABLE {db}.spans (Timestamp DateTime64(9), TraceId String, "
+        "SpanAttributes Map(LowCardinality(String), String), Duration UInt64, Names Array(String)) "
+        "ENGINE = MergeTree ORDER BY Timestamp"
+    )
+    summary = client.insert(f"{db}.spans", _rows(500), column_names=COLUMNS)
+    assert summary.written_rows == 500
+    result = client.query(f"SELECT count(), sum(Duration), uniqExact(SpanAttributes['gen_ai.request.model']) FROM {db}.spans")
+    assert result.result_rows == [(500, sum(i * 1000 for i in range(500)), 3)]
+    first = client.query(f"SELECT TraceId, SpanAttributes, Names FROM {db}.spans ORDER BY Duration LIMIT 2").result_rows
+    assert first == [(f"{0:032x}", {"gen_ai.request.model": "m0"}, []), (f"{1:032x}", {"gen_ai.request.model": "m1"}, ["a"])]
+
+
+def test_bound_parameters_and_database_param(standin: ClickHouseStandin) -> None:
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=standin.port)
+    client.command("CREATE DATABASE IF NOT EXISTS s_params")
+    client.command("CREATE TABLE IF NOT EXISTS s_params.t (k String, v UInt32) ENGINE = MergeTree ORDER BY k")
+    client.insert("s_params.t", [["a", 1], ["b", 2], ["c", 3]], column_names=["k", "v"])
+    scoped = clickhouse_connect.get_client(host="127.0.0.1", port=standin.port, database="s_params")
+    rows = scoped.query("SELECT k FROM t WHERE v >= {low:UInt32} ORDER BY k", parameters={"low": 2}).result_rows
+    assert rows == [("b",), ("c",)]
+
+
+def test_engine_errors_come_back_as_clickhouse_errors(standin: ClickHouseStandin) -> None:
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=standin.port)
+    with pytest.raises(DatabaseError) as info:
+        client.query("SELECT * FROM no_such_table_here")
+    assert "UNKNOWN_TABLE" in str(info.value) and "Code: 60" in str(info.value)
+
+
+def test_restart_on_same_port_keeps_data(tmp_path: Path) -> None:
+    with ClickHouseStandin(tmp_path / "data") as ch:
+        port = ch.port
+        client = clickhouse_connect.get_client(host="127.0.0.1", port=port)
+        client.command("CREATE TABLE keep (a UInt8) ENGINE = MergeTree ORDER BY a")
+        client.insert("keep", [[1], [2]], column_names=["a"])
+        ch.stop()
+        assert not ch.ping()
+        with pytest.raises(Exception):
+            client.query("SELECT 1")
+        ch.start()
+        assert ch.port == port
+        assert client.query("SELECT sum(a) FROM keep").result_rows == [(3,)]
