@@ -1,0 +1,169 @@
+"""``create_app(settings)``: the collector's FastAPI application.
+
+The lifespan owns everything with a lifetime: the state-directory lock, the store client (chDB or
+server), the spool and the background writer; they live on ``app.state.collector``
+(``CollectorState``) and reach handlers through the ``Annotated`` aliases in ``deps.py``.
+
+Extending it (the classifier does this):
+- **Routers**: ``ROUTERS`` is the API map. Add yours to ``EXTENSIONS`` instead of importing it here:
+  each listed module is imported at app creation and may expose ``router`` (an ``APIRouter``),
+  ``startup(state)`` and ``shutdown(state)`` (sync or async). Startup hooks run after the store and
+  writer are up (in list order); shutdown hooks run first on the way down (reverse order), so a
+  background task can still use the store while it stops. Keep task handles in ``state.extras``.
+- **Hooks without a router**: append callables to ``STARTUP_HOOKS`` / ``SHUTDOWN_HOOKS``.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI
+
+from streamtriage import __version__
+
+from . import service_lock
+from .metrics import Metrics
+from .migrate import apply_migrations
+from .routes import incidents, ops, otlp, streams
+from .settings import Settings
+from .spool import Spool
+from .state import CollectorState
+from .store import Store, StoreError, StoreLocked, redact
+from .writer import Writer
+
+log = logging.getLogger("streamtriage.collector")
+
+Hook = Callable[[CollectorState], "Awaitable[None] | None"]
+
+ROUTERS: list[APIRouter] = [otlp.router, ops.router, streams.router, incidents.router]
+# Modules exposing ``router`` and/or ``startup``/``shutdown``; one line per component.
+EXTENSIONS: list[str] = [
+]
+STARTUP_HOOKS: list[Hook] = []
+SHUTDOWN_HOOKS: list[Hook] = []
+
+
+def _migrate(store: Store) -> None:
+    s = store.settings
+    applied = apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+
+
+async def _call(hook: Hook, state: CollectorState) -> None:
+    result = hook(state)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _extensions() -> tuple[list[APIRouter], list[Hook], list[Hook]]:
+    routers: list[APIRouter] = []
+    starts: list[Hook] = []
+    stops: list[Hook] = []
+    for name in EXTENSIONS:
+        module = importlib.import_module(name)
+        if getattr(module, "router", None) is not None:
+            routers.append(module.router)
+        if callable(getattr(module, "startup", None)):
+            starts.append(module.startup)
+        if callable(getattr(module, "shutdown", None)):
+            stops.append(module.shutdown)
+    return routers, starts, stops
+
+
+def service_url(settings: Settings) -> str:
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
+
+
+async def open_state(settings: Settings) -> CollectorState:
+    """Lock the state dir, connect the store (migrating it), start the writer."""
+    lock = service_lock.acquire(settings.state_path)
+    store: Store | None = None
+    try:
+        store = Store(settings, on_connect=_migrate)
+        try:
+            await asyncio.to_thread(store.connect)
+        except StoreLocked:
+            raise
+        except StoreError as exc:
+            if settings.is_embedded:
+                raise
+            log.warning("store %s is unreachable (%s): spooling to %s until it is back",
+                        redact(settings.store), exc, settings.spool_path)
+        metrics = Metrics()
+        spool = Spool(settings.spool_path, settings.segment_max_bytes)
+        writer = Writer(settings, store, spool, metrics)
+        await writer.start()
+        lock.publish(url=service_url(settings), store=redact(settings.store), database=store.database)
+        return CollectorState(settings, store, spool, writer, metrics, lock)
+    except BaseException:
+        if store is not None:
+            store.close()
+        lock.release()
+        raise
+
+
+async def close_state(state: CollectorState) -> None:
+    try:
+        await state.writer.stop()
+    finally:
+        state.store.close()
+        if state.lock is not None:
+            state.lock.release()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    ext_routers, ext_starts, ext_stops = _extensions()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await open_state(settings)
+        app.state.collector = state
+        started: list[Hook] = []
+        try:
+            for hook in [*STARTUP_HOOKS, *ext_starts]:
+                await _call(hook, state)
+                started.append(hook)
+            yield
+        finally:
+            for hook in reversed([*SHUTDOWN_HOOKS, *ext_stops]):
+                try:
+                    await _call(hook, state)
+                except Exception:  # noqa: BLE001 - keep shutting down; the writer must still flush
+                    log.exception("shutdown hook %r failed", hook)
+            await close_state(state)
+
+    app = FastAPI(
+        title="streamtriage collector",
+        version=__version__,
+        description="OTLP/HTTP trace ingest into ClickHouse (otel_traces), and the streamtriage read API.",
+        lifespan=lifespan,
+    )
+    for router in [*ROUTERS, *ext_routers]:
+        app.include_router(router)
+    return app
+
+
+def describe(settings: Settings) -> list[str]:
+    """Start-up lines for the console: where data goes and who may send it."""
+    lines = [f"streamtriage collector {__version__} on {service_url(settings)}",
+             f"store: {redact(settings.store)} (database {Store(settings).database})",
+             f"spool: {settings.spool_path}  durability: {settings.durability}"]
+    if not settings.token:
+        if settings.host in ("127.0.0.1", "localhost", "::1"):
+            lines.append("no --token: ingest and API are open, so the service listens on 127.0.0.1 only")
+        else:
+            lines.append(f"WARNING: no --token and listening on {settings.host}: anyone who can reach it can "
+                         "send spans and read the API; set --token or STREAMTRIAGE_TOKEN")
+    else:
+        lines.append("bearer token required for /v1/traces and /api/*")
+    return lines
+
+

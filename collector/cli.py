@@ -1,0 +1,55 @@
+"""``streamtriage serve``: run the collector (OTLP/HTTP ingest + read API)."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def serve(
+    store: Optional[str] = typer.Option(None, "--store", help="chdb://DIR (default ./streamtriage-data) or "
+                                        "http(s)://user:pass@host:8123/db. Env STREAMTRIAGE_STORE."),
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default 4318, the OTLP/HTTP port)."),
+    token: Optional[str] = typer.Option(None, "--token", help="Require Authorization: Bearer TOKEN. "
+                                        "Env STREAMTRIAGE_TOKEN."),
+    config: Optional[str] = typer.Option(None, "--config", help="YAML/TOML/JSON settings file. Env STREAMTRIAGE_CONFIG."),
+    durability: Optional[str] = typer.Option(None, "--durability", help="insert (default) or wal."),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse (or embedded chDB)."""
+    import uvicorn
+
+    from .app import create_app, describe
+    from .service_lock import DirectoryLocked
+    from .settings import SettingsError, load_settings
+    from .store import StoreError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(config, store=store, host=host, port=port, token=token, durability=durability)
+    except (SettingsError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    from .service_lock import holder
+
+    owner = holder(settings.state_path)
+    if owner is not None:
+        typer.echo(f"error: {DirectoryLocked(settings.state_path, owner)}", err=True)
+        raise typer.Exit(3)
+    for line in describe(settings):
+        typer.echo(line, err=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                                           log_level=log_level, access_log=False, lifespan="on"))
+    try:
+        server.run()
+    except (DirectoryLocked, StoreError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    if not server.started:
+        sys.exit(3)

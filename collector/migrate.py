@@ -1,0 +1,91 @@
+"""Versioned, idempotent schema migrations, applied at collector start.
+
+Files are ``migrations/NNNN_verb_object.sql``; statements are separated by a line holding only
+``;``; placeholders ``{db}``, ``{ttl_days}``, ``{label_ttl_days}``. Every statement is idempotent
+(``IF NOT EXISTS``), so a crash between applying a file and recording it is harmless. Applied
+versions are recorded in ``streamtriage_migrations``. Retention is a setting, not history: after
+the files, the configured TTLs are applied with ``MODIFY TTL`` when the table's differs.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+MIGRATIONS_TABLE = "streamtriage_migrations"
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    text: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def statements(self, **values: Any) -> list[str]:
+        rendered = self.text
+        for key, value in values.items():
+            rendered = rendered.replace("{" + key + "}", str(value))
+        parts = re.split(r"(?m)^\s*;\s*$", rendered)
+        return [p.strip() for p in parts if _strip_comments(p).strip()]
+
+
+def _strip_comments(sql: str) -> str:
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+
+def load_migrations() -> list[Migration]:
+    """All shipped migrations, in version order (duplicate numbers are a packaging bug)."""
+    folder = resources.files("streamtriage.collector") / "migrations"
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers in {folder}: {versions}")
+    return found
+
+
+def apply_migrations(client: Any, database: str, ttl_days: int, label_ttl_days: int) -> list[str]:
+    """Apply what is missing; returns the names applied now. ``client`` is a clickhouse-connect client."""
+    db = f"`{database}`"
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {db}.{MIGRATIONS_TABLE} ("
+        " Version UInt32, Name String, Checksum String, AppliedAt DateTime64(3) DEFAULT now64(3)"
+        ") ENGINE = ReplacingMergeTree ORDER BY Version"
+    )
+    done = {row[0] for row in client.query(f"SELECT Version FROM {db}.{MIGRATIONS_TABLE}").result_rows}
+    applied: list[str] = []
+    for mig in load_migrations():
+        if mig.version in done:
+            continue
+        for stmt in mig.statements(db=db, ttl_days=int(ttl_days), label_ttl_days=int(label_ttl_days)):
+            client.command(stmt)
+        client.insert(f"{MIGRATIONS_TABLE}", [[mig.version, mig.name, mig.checksum]],
+                      column_names=["Version", "Name", "Checksum"], database=database)
+        applied.append(mig.name)
+    _apply_ttl(client, database, "otel_traces", "toDateTime(Timestamp)", ttl_days)
+    _apply_ttl(client, database, "otel_traces_trace_id_ts", "toDateTime(Start)", ttl_days)
+    _apply_ttl(client, database, "streamtriage_labels", "toDateTime(Timestamp)", label_ttl_days)
+    return applied
+
+
+def _apply_ttl(client: Any, database: str, table: str, time_expr: str, days: int) -> None:
+    rows = client.query(
+        "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": database, "t": table},
+    ).result_rows
+    if not rows:
+        return
+    wanted = f"toIntervalDay({int(days)})"
+    if wanted not in rows[0][0]:
+        client.command(f"ALTER TABLE `{database}`.`{table}` MODIFY TTL {time_expr} + {wanted}")

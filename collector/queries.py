@@ -1,0 +1,109 @@
+"""Read queries behind the API (and behind CLI commands when no service runs). Bound parameters only.
+
+Span objects use the ``otel_traces`` column names, with ``Events``/``Links`` as lists of objects
+and nanosecond integers beside the timestamps, so API readers and SQL readers see one shape.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .store import LABELS_TABLE, TRACES_TABLE, Store
+
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+LLM_COLUMNS = ("LlmSpan", "LlmApi", "LlmModel", "LlmOutcome", "LlmStatus", "LlmFinishReason", "LlmTerminalSeen",
+               "LlmInputTokens", "LlmOutputTokens", "LlmTtfeMs", "LlmMaxGapMs")
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime:
+    """``15m``/``2h``/``7d`` ago, or an ISO-8601 time (UTC when no zone); default: 24 hours ago."""
+    now = now or datetime.now(timezone.utc)
+    if not value:
+        return now - timedelta(hours=24)
+    m = _RELATIVE.match(value.strip().lower())
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"since must be like 15m, 2h, 7d or an ISO-8601 time, got {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _ns(dt: datetime) -> int:
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+def _span(row: dict[str, Any]) -> dict[str, Any]:
+    events = [{"TimeUnixNano": t, "Name": n, "Attributes": a}
+              for t, n, a in zip(row.pop("EventsTimeNs"), row.pop("Events.Name"), row.pop("Events.Attributes"))]
+    links = [{"TraceId": t, "SpanId": s, "TraceState": st, "Attributes": a}
+             for t, s, st, a in zip(row.pop("Links.TraceId"), row.pop("Links.SpanId"),
+                                    row.pop("Links.TraceState"), row.pop("Links.Attributes"))]
+    row["Timestamp"] = row["Timestamp"].replace(tzinfo=timezone.utc).isoformat() if row.get("Timestamp") else None
+    row["Events"] = events
+    row["Links"] = links
+    return row
+
+
+def get_stream(store: Store, trace_id: str) -> dict[str, Any] | None:
+    """All spans of one trace (call, event and poll spans) with the call's label; None if unknown."""
+    db = f"`{store.database}`"
+    spans = [_span(r) for r in store.query(
+        f"""
+        WITH
+            (SELECT min(Start) FROM {db}.{TRACES_TABLE}_trace_id_ts WHERE TraceId = {{tid:String}}) AS t_start,
+            (SELECT max(End) + 1 FROM {db}.{TRACES_TABLE}_trace_id_ts WHERE TraceId = {{tid:String}}) AS t_end
+        SELECT Timestamp, toUnixTimestamp64Nano(Timestamp) AS TimestampNs, TraceId, SpanId, ParentSpanId,
+               TraceState, SpanName, SpanKind, ServiceName, ResourceAttributes, ScopeName, ScopeVersion,
+               SpanAttributes, Duration, StatusCode, StatusMessage,
+               arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS EventsTimeNs,
+               Events.Name, Events.Attributes, Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes,
+               {", ".join(LLM_COLUMNS)}
+        FROM {db}.{TRACES_TABLE}
+        WHERE TraceId = {{tid:String}} AND Timestamp >= t_start AND Timestamp <= t_end
+        ORDER BY Timestamp, SpanId
+        """,
+        {"tid": trace_id},
+    )]
+    labels = store.query(
+        f"SELECT * FROM {db}.{LABELS_TABLE} FINAL WHERE TraceId = {{tid:String}} AND IsDeleted = 0 "
+        "ORDER BY Timestamp",
+        {"tid": trace_id},
+    )
+    if not spans and not labels:
+        return None
+    calls = [s for s in spans if s["SpanAttributes"].get("streamtriage.span") == "call"]
+    call = calls[0] if calls else None
+    label = None
+    if labels:
+        label = next((lb for lb in labels if call and lb["SpanId"] == call["SpanId"]), labels[0])
+    return {
+        "trace_id": trace_id,
+        "call": call,
+        "label": label,
+        "events": [s for s in spans if s["SpanAttributes"].get("streamtriage.span") == "event"],
+        "polls": [s for s in spans if s["SpanAttributes"].get("streamtriage.span") == "poll"],
+        "spans": spans,
+        "labels": labels,
+    }
+
+
+def list_incidents(store: Store, since: datetime, category: str | None = None, service: str | None = None,
+                   model: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Current labels (``FINAL``, not withdrawn), newest first, with every column of the labels table."""
+    where = ["IsDeleted = 0", "Timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})"]
+    params: dict[str, Any] = {"since_ns": _ns(since), "limit": int(limit)}
+    for column, key, value in (("Category", "category", category), ("ServiceName", "service", service),
+                               ("Model", "model", model)):
+        if value:
+            where.append(f"{column} = {{{key}:String}}")
+            params[key] = value
+    return store.query(
+        f"SELECT * FROM `{store.database}`.{LABELS_TABLE} FINAL WHERE {' AND '.join(where)} "
+        "ORDER BY Timestamp DESC LIMIT {limit:UInt32}",
+        params,
+    )

@@ -1,0 +1,143 @@
+"""Collector settings: defaults < config file < ``STREAMTRIAGE_*`` environment < command line.
+
+One frozen dataclass so every part of the service (and tests) sees the same validated values;
+``load_settings`` is the only place that knows where values come from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+DEFAULT_DATA_DIR = "./streamtriage-data"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``streamtriage serve`` can be told. Sizes are bytes, times seconds."""
+
+    store: str = f"chdb://{DEFAULT_DATA_DIR}"
+    database: str = "default"
+    host: str = "127.0.0.1"
+    port: int = 4318
+    token: str | None = None
+    # Where the lock/pid file and the spool live. Defaults to the chDB data dir, or
+    # ./streamtriage-state for a server store.
+    state_dir: str | None = None
+    ttl_days: int = 30
+    label_ttl_days: int = 90
+    # Ingest limits.
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+    queue_max_spans: int = 200_000
+    spool_max_bytes: int = 2 * 1024 * 1024 * 1024
+    retry_after_s: int = 2
+    # Writer.
+    durability: str = "insert"  # "insert": insert within deadline, spool on failure; "wal": spool first always
+    batch_max_spans: int = 20_000
+    batch_max_age_s: float = 0.05
+    insert_deadline_s: float = 2.0
+    segment_max_bytes: int = 8 * 1024 * 1024
+    replay_backoff_max_s: float = 5.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        scheme = urlparse(self.store).scheme
+        if scheme not in ("chdb", "http", "https"):
+            raise SettingsError(f"store must be chdb://DIR or http(s)://user:pass@host:8123/db, got {self.store!r}")
+        if self.durability not in ("insert", "wal"):
+            raise SettingsError(f"durability must be 'insert' or 'wal', got {self.durability!r}")
+        for name in ("port", "ttl_days", "label_ttl_days", "max_body_bytes", "max_decompressed_bytes",
+                     "queue_max_spans", "batch_max_spans", "segment_max_bytes"):
+            if int(getattr(self, name)) < (0 if name == "port" else 1):
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not self.database.replace("_", "").isalnum():
+            raise SettingsError(f"database must be a plain identifier, got {self.database!r}")
+
+    @property
+    def is_embedded(self) -> bool:
+        return urlparse(self.store).scheme == "chdb"
+
+    @property
+    def chdb_dir(self) -> Path | None:
+        """The chDB data directory, or None for a server store."""
+        if not self.is_embedded:
+            return None
+        rest = self.store[len("chdb://"):]
+        return Path(rest or DEFAULT_DATA_DIR).expanduser().resolve()
+
+    @property
+    def state_path(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir).expanduser().resolve()
+        return self.chdb_dir or Path("./streamtriage-state").resolve()
+
+    @property
+    def spool_path(self) -> Path:
+        return self.state_path / "spool"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+_ENV_PREFIX = "STREAMTRIAGE_"
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    kind = str(kinds[name])
+    if raw is None:
+        return None
+    if "int" in kind and "str" not in kind:
+        return int(raw)
+    if "float" in kind:
+        return float(raw)
+    return str(raw)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    elif path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a mapping of settings")
+    data = data.get("collector", data)
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Build settings from a config file, the environment and explicit overrides (None = not given)."""
+    env = os.environ if env is None else env
+    names = {f.name for f in fields(Settings)} - {"extra"}
+    values: dict[str, Any] = {}
+    config_file = config_file or env.get(_ENV_PREFIX + "CONFIG")
+    if config_file:
+        for key, raw in _read_file(Path(config_file)).items():
+            if key not in names:
+                raise SettingsError(f"{config_file}: unknown setting {key!r} (known: {', '.join(sorted(names))})")
+            values[key] = raw
+    for name in names:
+        if _ENV_PREFIX + name.upper() in env:
+            values[name] = env[_ENV_PREFIX + name.upper()]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(str(exc)) from exc

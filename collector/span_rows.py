@@ -1,0 +1,118 @@
+"""Decoded OTLP spans -> ``otel_traces`` rows, exactly as the official ClickHouse exporter writes them.
+
+Rows are lists in ``INSERT_COLUMNS`` order (the exporter's 22-column INSERT). Timestamps are
+integer nanoseconds (clickhouse-connect writes ints to ``DateTime64(9)`` as ticks), so a row is
+plain JSON data and can go to the spool unchanged. Spans that cannot be stored faithfully (bad
+ids, timestamps outside DateTime64(9)) are rejected one by one and reported as partial success.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from .attr_strings import attributes_map
+
+INSERT_COLUMNS: tuple[str, ...] = (
+    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",
+    "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes", "Duration", "StatusCode",
+    "StatusMessage", "Events.Timestamp", "Events.Name", "Events.Attributes", "Links.TraceId",
+    "Links.SpanId", "Links.TraceState", "Links.Attributes",
+)
+
+# pdata's SpanKind.String() / StatusCode.String(), indexed by the proto enum value.
+SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
+STATUS_CODES = ("Unset", "Ok", "Error")
+_MAX_NS = 2**63 - 1  # DateTime64(9) is an Int64 of nanoseconds
+_MAX_ERRORS = 5
+
+
+@dataclass
+class Converted:
+    rows: list[list[Any]] = field(default_factory=list)
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def reject(self, message: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < _MAX_ERRORS:
+            self.errors.append(message)
+
+    @property
+    def error_message(self) -> str:
+        if not self.rejected:
+            return ""
+        more = self.rejected - len(self.errors)
+        return "; ".join(self.errors) + (f"; and {more} more" if more > 0 else "")
+
+
+def _bad_id(raw: bytes, size: int, allow_empty: bool) -> bool:
+    if not raw:
+        return not allow_empty
+    return len(raw) != size or raw == b"\x00" * size
+
+
+def convert(request: ExportTraceServiceRequest) -> Converted:
+    """Turn one export request into exporter-shaped rows; bad spans are counted, not stored."""
+    out = Converted()
+    rows = out.rows
+    for rs in request.resource_spans:
+        res_attrs = attributes_map(rs.resource.attributes)
+        service = res_attrs.get("service.name", "")
+        for ss in rs.scope_spans:
+            scope_name = ss.scope.name
+            scope_version = ss.scope.version
+            for span in ss.spans:
+                tid, sid, pid = span.trace_id, span.span_id, span.parent_span_id
+                if _bad_id(tid, 16, False):
+                    out.reject(f"span {span.name!r}: invalid trace_id (need 16 non-zero bytes, got {len(tid)})")
+                    continue
+                if _bad_id(sid, 8, False):
+                    out.reject(f"span {span.name!r}: invalid span_id (need 8 non-zero bytes, got {len(sid)})")
+                    continue
+                if pid and len(pid) != 8:
+                    out.reject(f"span {span.name!r}: invalid parent_span_id (need 8 bytes, got {len(pid)})")
+                    continue
+                start, end = span.start_time_unix_nano, span.end_time_unix_nano
+                if start > _MAX_NS or end > _MAX_NS:
+                    out.reject(f"span {span.name!r}: timestamp beyond year 2262")
+                    continue
+                ev_ts: list[int] = []
+                ev_names: list[str] = []
+                ev_attrs: list[dict[str, str]] = []
+                bad = ""
+                for ev in span.events:
+                    if ev.time_unix_nano > _MAX_NS:
+                        bad = "event timestamp beyond year 2262"
+                        break
+                    ev_ts.append(ev.time_unix_nano)
+                    ev_names.append(ev.name)
+                    ev_attrs.append(attributes_map(ev.attributes))
+                l_tids: list[str] = []
+                l_sids: list[str] = []
+                l_states: list[str] = []
+                l_attrs: list[dict[str, str]] = []
+                for link in span.links:
+                    if _bad_id(link.trace_id, 16, False) or _bad_id(link.span_id, 8, False):
+                        bad = "invalid link trace_id/span_id"
+                        break
+                    l_tids.append(link.trace_id.hex())
+                    l_sids.append(link.span_id.hex())
+                    l_states.append(link.trace_state)
+                    l_attrs.append(attributes_map(link.attributes))
+                if bad:
+                    out.reject(f"span {span.name!r}: {bad}")
+                    continue
+                kind = span.kind
+                code = span.status.code
+                rows.append([
+                    start, tid.hex(), sid.hex(), pid.hex() if pid and pid != b"\x00" * 8 else "",
+                    span.trace_state, span.name,
+                    SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified",
+                    service, res_attrs, scope_name, scope_version, attributes_map(span.attributes),
+                    end - start if end >= start else 0,
+                    STATUS_CODES[code] if 0 <= code < 3 else "Unset",
+                    span.status.message, ev_ts, ev_names, ev_attrs, l_tids, l_sids, l_states, l_attrs,
+                ])
+    return out

@@ -1,0 +1,160 @@
+"""The span store: one clickhouse-connect client for chDB (``chdb://DIR``) or a server (``http(s)://``).
+
+Both go through the same ``Client`` API, so the rest of the collector never asks which it is.
+A server may be down when the collector starts: ``Store`` then connects lazily (and applies the
+migrations) on first use, so ingest can spool meanwhile. chDB runs one engine per process bound to
+one directory: its "already in use" failures become ``StoreLocked`` with a message saying what to do.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Sequence
+from urllib.parse import urlparse
+
+from .settings import Settings
+from .span_rows import INSERT_COLUMNS
+
+TRACES_TABLE = "otel_traces"
+LABELS_TABLE = "streamtriage_labels"
+
+
+class StoreError(RuntimeError):
+    """The store refused or could not be reached."""
+
+
+class StoreLocked(StoreError):
+    """The chDB data directory belongs to another process."""
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, for logs and errors."""
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return parsed._replace(netloc=parsed.netloc.replace(":" + parsed.password + "@", ":***@")).geturl()
+    return dsn
+
+
+def database_for(settings: Settings) -> str:
+    """The database named in an http(s) DSN path, else the ``database`` setting."""
+    if not settings.is_embedded:
+        path = urlparse(settings.store).path.strip("/")
+        if path:
+            return path
+    return settings.database
+
+
+class Store:
+    """A (lazily) connected store plus the database the collector's tables live in."""
+
+    def __init__(self, settings: Settings, on_connect: Callable[["Store"], None] | None = None) -> None:
+        self.settings = settings
+        self.database = database_for(settings)
+        self._on_connect = on_connect
+        self._client: Any = None
+        # clickhouse-connect clients are not safe for concurrent calls: the writer inserts from one
+        # thread while API handlers query from the threadpool.
+        self._lock = threading.RLock()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    def connect(self) -> None:
+        """Open the client, create the database, run ``on_connect`` (migrations). Idempotent."""
+        with self._lock:
+            if self._client is not None:
+                return
+            client = _open_client(self.settings, self.database)
+            self._client = client
+            try:
+                if self._on_connect:
+                    self._on_connect(self)
+            except Exception:
+                self._client = None
+                raise
+
+    def _c(self) -> Any:
+        if self._client is None:
+            self.connect()
+        return self._client
+
+    def insert_spans(self, rows: Sequence[Sequence[Any]]) -> None:
+        with self._lock:
+            try:
+                self._c().insert(TRACES_TABLE, rows, column_names=list(INSERT_COLUMNS), database=self.database)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - normalised for the writer
+                self._drop_if_remote()
+                raise StoreError(f"insert failed: {_first_line(exc)}") from exc
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a SELECT with bound parameters; rows as dicts keyed by column name."""
+        with self._lock:
+            try:
+                result = self._c().query(sql, parameters=parameters or {})
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self._drop_if_remote()
+                raise StoreError(f"query failed: {_first_line(exc)}") from exc
+        names = result.column_names
+        return [dict(zip(names, row)) for row in result.result_rows]
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            return self._c().command(sql, parameters=parameters or {})
+
+    def ping(self) -> bool:
+        try:
+            with self._lock:
+                return self._c().command("SELECT 1") == 1
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            self._drop_if_remote()
+            return False
+
+    def _drop_if_remote(self) -> None:
+        # A server connection may be stale after an outage; reconnecting re-checks the schema.
+        # The embedded engine cannot be reopened in-process, so it is kept.
+        if not self.settings.is_embedded:
+            self._client = None
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing a dead client must not mask the real error
+                pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+def _open_client(settings: Settings, database: str) -> Any:
+    import clickhouse_connect
+
+    if settings.is_embedded:
+        data_dir = settings.chdb_dir
+        assert data_dir is not None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        dsn = f"chdb://{data_dir}"
+    else:
+        dsn = urlparse(settings.store)._replace(path="").geturl()
+    try:
+        client = clickhouse_connect.get_client(dsn=dsn, connect_timeout=3, send_receive_timeout=30) \
+            if not settings.is_embedded else clickhouse_connect.get_client(dsn=dsn)
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        client.database = database
+    except Exception as exc:  # noqa: BLE001 - normalised below
+        text = str(exc)
+        if "already initialized" in text or "Cannot lock file" in text or "is locked" in text:
+            raise StoreLocked(
+                f"chDB data directory {settings.chdb_dir} is in use by another process "
+                "(a running `streamtriage serve`?): talk to that service, or stop it first"
+            ) from exc
+        raise StoreError(f"cannot open store {redact(settings.store)}: {_first_line(exc)}") from exc
+    return client
