@@ -42,6 +42,7 @@ Hook = Callable[[CollectorState], "Awaitable[None] | None"]
 ROUTERS: list[APIRouter] = [otlp.router, ops.router, streams.router, incidents.router]
 # Modules exposing ``router`` and/or ``startup``/``shutdown``; one line per component.
 EXTENSIONS: list[str] = [
+    "streamtriage.collector.clickhouse_http",  # read-only ClickHouse HTTP endpoint (--clickhouse-port)
 ]
 STARTUP_HOOKS: list[Hook] = []
 SHUTDOWN_HOOKS: list[Hook] = []

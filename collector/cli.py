@@ -20,6 +20,9 @@ def serve(
                                         "Env STREAMTRIAGE_TOKEN."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML/TOML/JSON settings file. Env STREAMTRIAGE_CONFIG."),
     durability: Optional[str] = typer.Option(None, "--durability", help="insert (default) or wal."),
+    clickhouse_port: Optional[int] = typer.Option(None, "--clickhouse-port", help="Also serve a read-only "
+                                                  "ClickHouse HTTP endpoint on the store (for Grafana), "
+                                                  "e.g. 8123. Env STREAMTRIAGE_CLICKHOUSE_PORT."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse (or embedded chDB)."""
@@ -32,7 +35,8 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_settings(config, store=store, host=host, port=port, token=token, durability=durability)
+        settings = load_settings(config, store=store, host=host, port=port, token=token, durability=durability,
+                                 clickhouse_port=clickhouse_port)
     except (SettingsError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -168,9 +168,11 @@ class ChdbEngine:
     """
 
     def __init__(self, path: str) -> None:
+        import os
+
         import chdb
 
-        self._conn = chdb.connect(path)
+        self._conn = chdb.connect(os.path.realpath(path))
         self._lock = threading.Lock()
         self._current_db: str | None = None
         self.version, self.timezone = self._scalar_row("SELECT version(), timezone()")
@@ -287,7 +289,26 @@ class HttpEngine:
         if password:
             self._headers["X-ClickHouse-Key"] = password
         self._pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5.0, read=timeout_s), retries=False)
-        self.version, self.timezone = self.query("SELECT version(), timezone()", "TabSeparated", {}, None).body.decode().rstrip("\n").split("\t")
+        self._identity: tuple[str, str] | None = None
+
+    def _server_identity(self) -> tuple[str, str]:
+        """Version and timezone, asked once the server answers (it may be down at start-up)."""
+        if self._identity is None:
+            try:
+                row = self.query("SELECT version(), timezone()", "TabSeparated", {}, None).body.decode()
+                version, tz = row.rstrip("\n").split("\t")
+                self._identity = (version, tz)
+            except ClickHouseError:
+                return ("unknown", "UTC")
+        return self._identity
+
+    @property
+    def version(self) -> str:
+        return self._server_identity()[0]
+
+    @property
+    def timezone(self) -> str:
+        return self._server_identity()[1]
 
     def _post(self, params: dict[str, str], body: bytes, headers: Mapping[str, str] | None = None) -> Output:
         try:
@@ -815,3 +836,41 @@ def start_server(core: ClickHouseHTTP, host: str = "127.0.0.1", port: int = 0) -
     if not server.started:
         raise RuntimeError(f"ClickHouse HTTP endpoint did not start on {host}:{bound_port}")
     return RunningServer(server, thread, bound_port)
+
+
+# ---------------------------------------------------------------------------------------------
+# Collector extension: ``streamtriage serve --clickhouse-port 8123``
+# ---------------------------------------------------------------------------------------------
+
+
+async def startup(state: Any) -> None:
+    """Serve the read-only endpoint next to the collector when ``clickhouse_port`` is set.
+
+    Backed by the collector's own store: the same chDB directory (through a handle of its own) or
+    the same ClickHouse server. Credentials are required when the collector has a token.
+    """
+    settings = state.settings
+    port = getattr(settings, "clickhouse_port", None)
+    if port is None:
+        return
+    engine: ChdbEngine | HttpEngine
+    if settings.is_embedded:
+        engine = await asyncio.to_thread(ChdbEngine, str(settings.chdb_dir))
+    else:
+        engine = HttpEngine(settings.store)
+    creds = Credentials(getattr(settings, "clickhouse_user", "default") or "default", settings.token) \
+        if settings.token else None
+    core = ClickHouseHTTP(engine, read_only=True, credentials=creds, database=state.store.database)
+    server = await asyncio.to_thread(start_server, core, settings.host, int(port))
+    state.extras["clickhouse_http"] = (server, engine)
+    log.info("read-only ClickHouse HTTP endpoint on http://%s:%d (database %s)%s", settings.host,
+                server.port, state.store.database, "" if creds else ", no credentials required")
+
+
+async def shutdown(state: Any) -> None:
+    running = state.extras.pop("clickhouse_http", None)
+    if running is None:
+        return
+    server, engine = running
+    await asyncio.to_thread(server.stop)
+    engine.close()

@@ -29,6 +29,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 4318
     token: str | None = None
+    # Read-only ClickHouse HTTP endpoint on the store (collector/clickhouse_http.py): port, or None
+    # for off; with a token, clients log in as ``clickhouse_user`` with the token as password.
+    clickhouse_port: int | None = None
+    clickhouse_user: str = "default"
     # Where the lock/pid file and the spool live. Defaults to the chDB data dir, or
     # ./streamtriage-state for a server store.
     state_dir: str | None = None

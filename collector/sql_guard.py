@@ -378,6 +378,14 @@ def _statement_info(root: AstNode, policy: ReadOnlyPolicy) -> StatementInfo:
     return StatementInfo(kind=root.kind, output_format=fmt)
 
 
+# First words of statements that change something; refused before the engine sees them.
+_WRITE_KEYWORDS = frozenset({
+    "INSERT", "CREATE", "ALTER", "DROP", "DETACH", "ATTACH", "RENAME", "TRUNCATE", "OPTIMIZE",
+    "SYSTEM", "SET", "KILL", "GRANT", "REVOKE", "BACKUP", "RESTORE", "DELETE", "UPDATE", "UNDROP",
+    "USE", "EXCHANGE", "MOVE", "CHECK", "BEGIN", "COMMIT", "ROLLBACK", "WATCH", "REPLACE", "UPSERT",
+})
+
+
 def _has_into_outfile(sql: str) -> bool:
     prev = ""
     for tok in tokens(sql):
@@ -405,9 +413,11 @@ def check_read_only(
     if _has_into_outfile(stmt):
         raise GuardError("INTO OUTFILE is not allowed on a read-only endpoint")
     keyword = first_keyword(stmt)
-    if keyword not in ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"):
+    if keyword in _WRITE_KEYWORDS:
         raise GuardError(
-            f"Only SELECT, WITH, SHOW, DESCRIBE, EXISTS and EXPLAIN are allowed on a read-only endpoint, got {keyword or 'nothing'}"
+            f"Only SELECT, WITH, SHOW, DESCRIBE, EXISTS and EXPLAIN are allowed on a read-only endpoint, got {keyword}"
         )
+    # Anything else is parsed by the engine: a typo gets the engine's own syntax error, and the
+    # statement kind is decided on the parse, not on the first word.
     root = parse_ast(explain_ast(stmt))
     return stmt, _statement_info(root, policy)
