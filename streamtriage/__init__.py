@@ -1,2 +1,28 @@
 """streamtriage: finds out why LLM streaming calls fail."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
 __version__ = "0.1.0"
+
+
+def instrument(
+    endpoint: Optional[str] = None,
+    service_name: Optional[str] = None,
+    headers: Optional[dict[str, str]] = None,
+    **opts: Any,
+) -> Any:
+    """Export OpenAI SDK spans to a streamtriage collector (or any OTLP/HTTP endpoint).
+
+    ``endpoint`` is the collector's base URL (``http://127.0.0.1:4318``); without it the standard
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` apply. Reuses the
+    app's tracer provider if it has one. Options: ``coalesce_deltas``, ``flush_after_ms``,
+    ``flush_after_events``, ``capture_content``. Returns a handle with ``force_flush()`` and
+    ``shutdown()``; calling it again returns the same handle.
+    """
+    from streamtriage.instrumentation.bootstrap import instrument as _instrument
+
+    return _instrument(endpoint=endpoint, service_name=service_name, headers=headers, **opts)
+
+
+__all__ = ["__version__", "instrument"]

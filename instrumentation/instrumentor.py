@@ -1,0 +1,69 @@
+"""``OpenAIInstrumentor``: the standard OpenTelemetry entry point for the hooks."""
+from __future__ import annotations
+
+import os
+from typing import Any, Collection
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from . import patches
+from .calls import Config
+from .flusher import Flusher
+from .polls import Registry
+
+SCOPE = "streamtriage.instrumentation.openai"
+
+
+def _version() -> str:
+    try:
+        from streamtriage import __version__
+
+        return __version__
+    except Exception:  # pragma: no cover
+        return "0"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    v = os.environ.get(name)
+    if v is None:
+        return default
+    return v.strip().lower() in ("1", "true", "yes", "on")
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Wraps the openai SDK (sync and async) and emits call, event and poll spans.
+
+    Options of ``instrument()``: ``tracer_provider``, ``coalesce_deltas`` (default ``True``),
+    ``flush_after_ms`` (1000), ``flush_after_events`` (256), ``capture_content`` (``False``, or
+    ``STREAMTRIAGE_CAPTURE_CONTENT=true``).
+    """
+
+    _flusher: Flusher | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai >= 1.40",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
+        tracer = trace.get_tracer(SCOPE, _version(), tracer_provider=provider)
+        flush_ms = float(kwargs.get("flush_after_ms", 1000.0))
+        flusher = Flusher(interval_s=min(0.25, flush_ms / 4000.0))
+        OpenAIInstrumentor._flusher = flusher
+        cfg = Config(
+            tracer=tracer,
+            coalesce_deltas=bool(kwargs.get("coalesce_deltas", True)),
+            flush_after_ms=flush_ms,
+            flush_after_events=int(kwargs.get("flush_after_events", 256)),
+            capture_content=bool(kwargs.get("capture_content", _env_bool("STREAMTRIAGE_CAPTURE_CONTENT", False))),
+            static_attributes=patches._sdk_attributes(),
+            flusher=flusher,
+            registry=Registry(int(kwargs.get("registry_size", 10_000))),
+        )
+        patches.patch_all(cfg)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        patches.unpatch_all()
+        if OpenAIInstrumentor._flusher is not None:
+            OpenAIInstrumentor._flusher.stop()
+            OpenAIInstrumentor._flusher = None
