@@ -1,0 +1,246 @@
+"""The knowledge base: YAML entries under ``classifier/kb/``, validated on load.
+
+Every file holds ``rule_language: 1`` and ``entries: [...]``. The schema is closed: an unknown key
+anywhere in an entry (or in its rule) is a load error naming the file and entry, so a typo never
+silently disables a rule. Rules are compiled here too (see ``matchers``), so a bad rule fails at
+startup, not at classification time.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .matchers import Compiler, MatchError, Pred
+from .thresholds import DEFAULTS
+
+KB_DIR = Path(__file__).with_name("kb")
+RULE_LANGUAGE = 1
+
+CATEGORIES = (
+    "incomplete_stream", "truncation", "polling_hang",
+    "client_cancel", "content_filter", "rate_limit", "server_error",
+    "client_parser", "client_misuse", "infra_misconfig",
+)
+STATUSES = ("stable", "draft")
+OBSERVERS = ("python", "node", "server")
+
+ENTRY_KEYS = {
+    # key: required?
+    "id": True, "category": True, "title": True, "root_cause": True, "status": True,
+    "fix_rate": True, "confidence": True, "tags": False, "messages": False, "first_seen": False,
+    "versions": False, "fixes": False, "ineffective": False, "docs": False, "evidence": False,
+    "distinguish_from": False, "observable": False, "rule": False, "rule_note": False,
+}
+RULE_KEYS = ("when", "base", "evidence", "priority")
+EVIDENCE_KEYS = ("weight", "says", "match")
+FIX_KEYS = ("text", "code")
+INEFFECTIVE_KEYS = ("text", "fail_rate")
+LINK_KEYS = ("ref", "url", "date")
+ID_RE = re.compile(r"^llm/[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class KbError(ValueError):
+    """The knowledge base cannot be loaded; the message says where."""
+
+
+@dataclass
+class EvidenceClause:
+    weight: float
+    says: str
+    pred: Pred
+    spec: Any
+
+
+@dataclass
+class Rule:
+    when: Pred
+    base: float
+    evidence: list[EvidenceClause]
+    priority: int
+    spec: dict[str, Any]
+
+
+@dataclass
+class KbEntry:
+    id: str
+    category: str
+    title: str
+    root_cause: dict[str, str]
+    status: str
+    fix_rate: float
+    confidence: float
+    data: dict[str, Any]
+    rule: Rule | None = None
+    source: str = ""
+
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """The entry as stored (rule included as written); ``lang`` keeps one root-cause language."""
+        d = json.loads(json.dumps(self.data, default=str))
+        if lang:
+            d["root_cause"] = {lang: self.root_cause[lang]}
+        return d
+
+
+@dataclass
+class KnowledgeBase:
+    entries: dict[str, KbEntry] = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, kb_id: str) -> KbEntry | None:
+        return self.entries.get(kb_id)
+
+    @property
+    def rules(self) -> list[KbEntry]:
+        return [e for e in self.entries.values() if e.rule is not None]
+
+
+def _fail(where: str, msg: str) -> KbError:
+    return KbError(f"{where}: {msg}")
+
+
+def _closed(obj: Any, keys: Iterable[str], where: str) -> Mapping[str, Any]:
+    if not isinstance(obj, Mapping):
+        raise _fail(where, f"expected a mapping, got {type(obj).__name__}")
+    unknown = set(obj) - set(keys)
+    if unknown:
+        raise _fail(where, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    return obj
+
+
+def _prob(v: Any, where: str, allow_none: bool = False) -> float | None:
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+        raise _fail(where, f"expected a number in [0, 1], got {v!r}")
+    return float(v)
+
+
+def _str_list(v: Any, where: str) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _fail(where, "expected a list of strings")
+    return v
+
+
+def compile_rule(spec: Any, where: str, compiler: Compiler, default_base: float) -> Rule:
+    spec = _closed(spec, RULE_KEYS, where)
+    if "when" not in spec:
+        raise _fail(where, "a rule needs `when`")
+    try:
+        when = compiler.compile(spec["when"], "when")
+        clauses = []
+        for i, ev in enumerate(spec.get("evidence") or []):
+            ev = _closed(ev, EVIDENCE_KEYS, f"{where}.evidence[{i}]")
+            w = ev.get("weight")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not -1.0 <= w <= 1.0 or w == 0:
+                raise _fail(f"{where}.evidence[{i}]", f"weight must be in [-1, 1] and not 0, got {w!r}")
+            if not isinstance(ev.get("says"), str) or not ev["says"].strip():
+                raise _fail(f"{where}.evidence[{i}]", "`says` must explain the evidence in words")
+            pred = compiler.compile(ev.get("match"), f"evidence[{i}].match")
+            clauses.append(EvidenceClause(float(w), ev["says"].strip(), pred, ev["match"]))
+    except MatchError as e:
+        raise _fail(where, str(e)) from None
+    base = _prob(spec.get("base", default_base), f"{where}.base")
+    prio = spec.get("priority", 0)
+    if not isinstance(prio, int):
+        raise _fail(where, "priority must be an integer")
+    return Rule(when, base, clauses, prio, dict(spec))
+
+
+def _validate_entry(raw: Any, where: str, compiler: Compiler) -> KbEntry:
+    raw = _closed(raw, ENTRY_KEYS, where)
+    for k, req in ENTRY_KEYS.items():
+        if req and k not in raw:
+            raise _fail(where, f"missing required key {k!r}")
+    kb_id = raw["id"]
+    if not isinstance(kb_id, str) or not ID_RE.match(kb_id):
+        raise _fail(where, f"id {kb_id!r} must look like llm/some-slug")
+    where = f"{where} ({kb_id})"
+    if raw["category"] not in CATEGORIES:
+        raise _fail(where, f"category {raw['category']!r} not in {', '.join(CATEGORIES)}")
+    if raw["status"] not in STATUSES:
+        raise _fail(where, f"status must be one of {STATUSES}")
+    rc = _closed(raw["root_cause"], ("en", "zh"), f"{where}.root_cause")
+    if not all(isinstance(rc.get(k), str) and rc[k].strip() for k in ("en", "zh")):
+        raise _fail(where, "root_cause needs non-empty `en` and `zh`")
+    fix_rate = _prob(raw["fix_rate"], f"{where}.fix_rate")
+    conf = _prob(raw["confidence"], f"{where}.confidence")
+    for k in ("tags", "messages", "versions", "docs", "distinguish_from"):
+        if k in raw:
+            _str_list(raw[k], f"{where}.{k}")
+    for i, f in enumerate(raw.get("fixes") or []):
+        f = _closed(f, FIX_KEYS, f"{where}.fixes[{i}]")
+        if not isinstance(f.get("text"), str):
+            raise _fail(f"{where}.fixes[{i}]", "needs text")
+    for i, f in enumerate(raw.get("ineffective") or []):
+        f = _closed(f, INEFFECTIVE_KEYS, f"{where}.ineffective[{i}]")
+        if not isinstance(f.get("text"), str):
+            raise _fail(f"{where}.ineffective[{i}]", "needs text")
+        _prob(f.get("fail_rate"), f"{where}.ineffective[{i}].fail_rate", allow_none=True)
+    for i, f in enumerate(raw.get("evidence") or []):
+        f = _closed(f, LINK_KEYS, f"{where}.evidence[{i}]")
+        if not isinstance(f.get("url"), str):
+            raise _fail(f"{where}.evidence[{i}]", "needs url")
+    obs = raw.get("observable", ["python"])
+    if not isinstance(obs, list) or not set(obs) <= set(OBSERVERS):
+        raise _fail(where, f"observable must be a list from {OBSERVERS}")
+    rule = None
+    if raw.get("rule") is not None:
+        rule = compile_rule(raw["rule"], f"{where}.rule", compiler, 0.5)
+    elif not raw.get("rule_note"):
+        raise _fail(where, "an entry without a rule must say why in `rule_note`")
+    return KbEntry(kb_id, raw["category"], raw["title"], dict(rc), raw["status"], fix_rate, conf,
+                   dict(raw), rule)
+
+
+def load_kb(paths: Iterable[Path] | Path | None = None) -> KnowledgeBase:
+    """Load and validate every ``*.yaml`` under ``paths`` (default: the shipped ``kb/`` folder)."""
+    if paths is None:
+        paths = KB_DIR
+    if isinstance(paths, Path):
+        files = sorted(paths.glob("*.yaml")) if paths.is_dir() else [paths]
+    else:
+        files = sorted(paths)
+    if not files:
+        raise KbError(f"no knowledge base files in {paths}")
+    compiler = Compiler(set(DEFAULTS))
+    kb = KnowledgeBase()
+    for path in files:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise KbError(f"{path.name}: not valid YAML: {e}") from None
+        doc = _closed(doc, ("rule_language", "entries"), path.name)
+        if doc.get("rule_language") != RULE_LANGUAGE:
+            raise KbError(f"{path.name}: rule_language must be {RULE_LANGUAGE}")
+        for i, raw in enumerate(doc.get("entries") or []):
+            entry = _validate_entry(raw, f"{path.name}[{i}]", compiler)
+            if entry.id in kb.entries:
+                raise KbError(f"{path.name}: duplicate id {entry.id}")
+            entry.source = path.name
+            kb.entries[entry.id] = entry
+    for e in kb:
+        for other in e.data.get("distinguish_from") or []:
+            if other not in kb.entries:
+                raise KbError(f"{e.source} ({e.id}): distinguish_from names unknown entry {other}")
+    return kb
+
+
+_DEFAULT: KnowledgeBase | None = None
+
+
+def default_kb() -> KnowledgeBase:
+    """The shipped knowledge base, loaded once per process."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_kb()
+    return _DEFAULT

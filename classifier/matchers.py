@@ -1,0 +1,270 @@
+"""The match language: a small, closed vocabulary compiled to Python closures.
+
+A matcher is a mapping; every key must be known (``MatchError`` otherwise), and all keys of one
+mapping must hold (implicit AND). Keys:
+
+- logic: ``all: [..]``, ``any: [..]``, ``not: {..}``
+- fields (``record.FIELDS``): ``outcome: transport_error`` (equals), ``outcome: [a, b]`` (one of),
+  ``delta_count: {gt: 0}``; operators ``eq ne in not_in gt gte lt lte near exists contains
+  not_contains matches glob`` (``near: [value, tolerance]``). Numbers may be ``$threshold`` names. On list fields a scalar means
+  "contains".
+- ``exception`` / ``app_exception``: ``true`` / ``false`` (present / absent) or
+  ``{class, raised, module, message}``: ``class`` compares class *names* anywhere in the raised
+  exception and its cause chain, whatever the module (``httpx`` or ``httpx2``); ``raised`` only the
+  outermost; ``module`` the module root (``httpx*``); ``message`` a regex.
+- ``events``: ``{contains, missing, first, last, count}`` over the event sequence; type patterns
+  are globs (``thread.run.*``).
+
+See docs/match-language.md for the full reference.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any, Callable, Mapping
+
+from .record import FIELDS, Record
+
+Pred = Callable[[Record, Mapping[str, float]], bool]
+
+
+class MatchError(ValueError):
+    """A rule that cannot be compiled; the message names the path inside the rule."""
+
+
+OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "near", "exists", "contains",
+       "not_contains", "matches", "glob")
+EXC_KEYS = ("class", "raised", "module", "message")
+EVENT_KEYS = ("contains", "missing", "first", "last", "count")
+LOGIC = ("all", "any", "not")
+
+
+def _num_ref(v: Any, path: str, thresholds: set[str]) -> Callable[[Mapping[str, float]], float]:
+    if isinstance(v, str) and v.startswith("$"):
+        name = v[1:]
+        if name not in thresholds:
+            raise MatchError(f"{path}: unknown threshold ${name}; known: {', '.join(sorted(thresholds))}")
+        return lambda th: th[name]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise MatchError(f"{path}: expected a number or $threshold, got {v!r}")
+    f = float(v)
+    return lambda th: f
+
+
+def _as_list(v: Any, path: str) -> list[Any]:
+    if isinstance(v, list):
+        if not v:
+            raise MatchError(f"{path}: empty list")
+        return v
+    return [v]
+
+
+def _names(v: Any, path: str) -> list[str]:
+    vals = _as_list(v, path)
+    for x in vals:
+        if not isinstance(x, str):
+            raise MatchError(f"{path}: expected strings, got {x!r}")
+    return vals
+
+
+def _cls_name(qualified: str) -> str:
+    return qualified.rsplit(".", 1)[-1]
+
+
+def _cls_module(qualified: str) -> str:
+    return qualified.rsplit(".", 1)[0] if "." in qualified else ""
+
+
+class Compiler:
+    """Compiles matcher mappings; knows the threshold names so ``$typos`` fail at load time."""
+
+    def __init__(self, thresholds: set[str]) -> None:
+        self.thresholds = thresholds
+
+    def compile(self, spec: Any, path: str = "when") -> Pred:
+        if not isinstance(spec, Mapping) or not spec:
+            raise MatchError(f"{path}: a matcher must be a non-empty mapping, got {spec!r}")
+        preds = [self._key(k, v, f"{path}.{k}") for k, v in spec.items()]
+        if len(preds) == 1:
+            return preds[0]
+        return lambda r, th: all(p(r, th) for p in preds)
+
+    def _key(self, key: str, val: Any, path: str) -> Pred:
+        if key == "all" or key == "any":
+            subs = [self.compile(s, f"{path}[{i}]") for i, s in enumerate(_as_list(val, path))]
+            if key == "all":
+                return lambda r, th: all(p(r, th) for p in subs)
+            return lambda r, th: any(p(r, th) for p in subs)
+        if key == "not":
+            sub = self.compile(val, path)
+            return lambda r, th: not sub(r, th)
+        if key in ("exception", "app_exception"):
+            return self._exception(key, val, path)
+        if key == "events":
+            return self._events(val, path)
+        if key in FIELDS:
+            return self._field(key, val, path)
+        raise MatchError(f"{path}: unknown match key {key!r}")
+
+    # -- fields -------------------------------------------------------------------------------
+    def _field(self, name: str, val: Any, path: str) -> Pred:
+        kind = FIELDS[name][0]
+        if isinstance(val, Mapping):
+            if not val:
+                raise MatchError(f"{path}: empty operator mapping")
+            preds = [self._op(name, kind, op, arg, f"{path}.{op}") for op, arg in val.items()]
+            return preds[0] if len(preds) == 1 else (lambda r, th: all(p(r, th) for p in preds))
+        if isinstance(val, list):
+            return self._op(name, kind, "in", val, path)
+        if kind == "list":
+            return self._op(name, kind, "contains", val, path)
+        return self._op(name, kind, "eq", val, path)
+
+    def _check_scalar(self, kind: str, v: Any, path: str) -> None:
+        ok = {
+            "str": isinstance(v, str),
+            "bool": isinstance(v, bool),
+            "int": isinstance(v, (int, float)) and not isinstance(v, bool) or (isinstance(v, str) and v.startswith("$")),
+            "float": isinstance(v, (int, float)) and not isinstance(v, bool) or (isinstance(v, str) and v.startswith("$")),
+            "list": isinstance(v, str),
+        }[kind]
+        if not ok:
+            raise MatchError(f"{path}: {v!r} does not fit a {kind} field")
+
+    def _op(self, name: str, kind: str, op: str, arg: Any, path: str) -> Pred:
+        if op not in OPS:
+            raise MatchError(f"{path}: unknown operator {op!r}; known: {', '.join(OPS)}")
+        if op == "exists":
+            if not isinstance(arg, bool):
+                raise MatchError(f"{path}: exists takes true/false")
+            if kind == "list":
+                return (lambda r, th: bool(r.get(name))) if arg else (lambda r, th: not r.get(name))
+            if kind == "str":
+                return (lambda r, th: bool(r.get(name))) if arg else (lambda r, th: not r.get(name))
+            return (lambda r, th: r.get(name) is not None) if arg else (lambda r, th: r.get(name) is None)
+        if op in ("gt", "gte", "lt", "lte"):
+            if kind not in ("int", "float"):
+                raise MatchError(f"{path}: {op} needs a numeric field, {name} is {kind}")
+            ref = _num_ref(arg, path, self.thresholds)
+            cmp = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}[op]
+
+            def num(r: Record, th: Mapping[str, float]) -> bool:
+                v = r.get(name)
+                return v is not None and cmp(float(v), ref(th))
+            return num
+        if op == "near":
+            if kind not in ("int", "float") or not isinstance(arg, list) or len(arg) != 2:
+                raise MatchError(f"{path}: near takes [value, tolerance] on a numeric field")
+            center, tol = (_num_ref(a, path, self.thresholds) for a in arg)
+            return lambda r, th: r.get(name) is not None and abs(float(r[name]) - center(th)) <= tol(th)
+        if op in ("matches", "glob"):
+            pats = _names(arg, path)
+            if op == "matches":
+                try:
+                    rx = [re.compile(p) for p in pats]
+                except re.error as e:
+                    raise MatchError(f"{path}: bad regex: {e}") from None
+                test: Callable[[str], bool] = lambda s: any(x.search(s) for x in rx)
+            else:
+                test = lambda s: any(fnmatch.fnmatchcase(s, p) for p in pats)
+            if kind == "list":
+                return lambda r, th: any(test(x) for x in (r.get(name) or ()))
+            return lambda r, th: r.get(name) is not None and test(str(r.get(name)))
+        if op in ("contains", "not_contains"):
+            if kind not in ("list", "str"):
+                raise MatchError(f"{path}: {op} needs a list or string field, {name} is {kind}")
+            items = _names(arg, path)
+            if kind == "list":
+                pos = lambda r, th: bool(set(items) & set(r.get(name) or ()))
+            else:
+                pos = lambda r, th: any(i in (r.get(name) or "") for i in items)
+            return pos if op == "contains" else (lambda r, th: not pos(r, th))
+        # eq / ne / in / not_in
+        vals = _as_list(arg, path) if op in ("in", "not_in") else [arg]
+        for v in vals:
+            self._check_scalar(kind, v, path)
+        if kind in ("int", "float"):
+            refs = [_num_ref(v, path, self.thresholds) for v in vals]
+            hit = lambda r, th: r.get(name) is not None and any(float(r[name]) == f(th) for f in refs)
+        elif kind == "list":
+            s = set(vals)
+            hit = lambda r, th: bool(s & set(r.get(name) or ()))
+        elif kind == "str":
+            s = set(vals)
+            hit = lambda r, th: (r.get(name) or "") in s
+        else:
+            s = set(vals)
+            hit = lambda r, th: r.get(name) in s
+        return hit if op in ("eq", "in") else (lambda r, th: not hit(r, th))
+
+    # -- exceptions -----------------------------------------------------------------------------
+    def _exception(self, key: str, val: Any, path: str) -> Pred:
+        tfield = "exception_type" if key == "exception" else "app_exception_type"
+        mfield = "exception_message" if key == "exception" else "app_exception_message"
+        chain_field = "exception_chain" if key == "exception" else None
+        if isinstance(val, bool):
+            return (lambda r, th: bool(r.get(tfield))) if val else (lambda r, th: not r.get(tfield))
+        if not isinstance(val, Mapping) or not val:
+            raise MatchError(f"{path}: expected true/false or a mapping with {', '.join(EXC_KEYS)}")
+        preds: list[Pred] = []
+
+        def classes(r: Record) -> list[str]:
+            out = [r[tfield]] if r.get(tfield) else []
+            if chain_field and r.get(chain_field):
+                out.extend(r[chain_field])
+            return out
+
+        for k, v in val.items():
+            p = f"{path}.{k}"
+            if k == "class":
+                names = set(_names(v, p))
+                preds.append(lambda r, th, n=names: any(_cls_name(c) in n for c in classes(r)))
+            elif k == "raised":
+                names = set(_names(v, p))
+                quals = {x for x in names if "." in x}
+                preds.append(lambda r, th, n=names, q=quals: bool(r.get(tfield)) and (
+                    _cls_name(r[tfield]) in n or r[tfield] in q))
+            elif k == "module":
+                pats = _names(v, p)
+                preds.append(lambda r, th, ps=pats: any(
+                    fnmatch.fnmatchcase(_cls_module(c).split(".")[0], x) for c in classes(r) for x in ps))
+            elif k == "message":
+                try:
+                    rx = re.compile(str(v))
+                except re.error as e:
+                    raise MatchError(f"{p}: bad regex: {e}") from None
+                preds.append(lambda r, th, x=rx: bool(x.search(r.get(mfield) or "")))
+            else:
+                raise MatchError(f"{p}: unknown key {k!r}; known: {', '.join(EXC_KEYS)}")
+        return lambda r, th: all(q(r, th) for q in preds)
+
+    # -- event sequence --------------------------------------------------------------------------
+    def _events(self, val: Any, path: str) -> Pred:
+        if not isinstance(val, Mapping) or not val:
+            raise MatchError(f"{path}: expected a mapping with {', '.join(EVENT_KEYS)}")
+        preds: list[Pred] = []
+
+        def has(evs: list[str], pat: str) -> bool:
+            if any(ch in pat for ch in "*?["):
+                return any(fnmatch.fnmatchcase(e, pat) for e in evs)
+            return pat in evs
+
+        for k, v in val.items():
+            p = f"{path}.{k}"
+            if k == "contains":
+                pats = _names(v, p)
+                preds.append(lambda r, th, ps=pats: all(has(r.get("events") or [], x) for x in ps))
+            elif k == "missing":
+                pats = _names(v, p)
+                preds.append(lambda r, th, ps=pats: not any(has(r.get("events") or [], x) for x in ps))
+            elif k in ("first", "last"):
+                pats = _names(v, p)
+                idx = 0 if k == "first" else -1
+                preds.append(lambda r, th, ps=pats, i=idx: bool(r.get("events")) and any(
+                    fnmatch.fnmatchcase(r["events"][i], x) for x in ps))
+            elif k == "count":
+                sub = self._field("event_count", v, p)
+                preds.append(sub)
+            else:
+                raise MatchError(f"{p}: unknown key {k!r}; known: {', '.join(EVENT_KEYS)}")
+        return lambda r, th: all(q(r, th) for q in preds)

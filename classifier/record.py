@@ -1,0 +1,310 @@
+"""Stream records: one call (call span + its event and poll spans) flattened into plain facts.
+
+The rule engine only ever sees a record, never spans, so the match language stays independent of
+the storage layout. A record is a ``dict`` (cheap to build in bulk from SQL rows); ``FIELDS`` is
+the closed list of its keys and their types, which is also the vocabulary of field matchers.
+
+Records are built from *grouped* rows (see ``classifier/assemble.py``): the call span's attributes
+plus ordered arrays describing its child event and poll spans. ``build_record`` is the one place
+that turns such a row into a record, used both by the SQL path and by tests that build spans by hand.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+Record = dict[str, Any]
+
+# field name -> (type, meaning). Types: str, int, float, bool, list (of str).
+FIELDS: dict[str, tuple[str, str]] = {
+    "api": ("str", "streamtriage.api"),
+    "mode": ("str", "stream | request | poll | background"),
+    "helper": ("str", "SDK helper in use"),
+    "outcome": ("str", "streamtriage.outcome, or 'open' while the call span has not arrived"),
+    "open": ("bool", "the call span has not arrived yet"),
+    "terminal_seen": ("bool", "the protocol's terminal marker was received"),
+    "terminal_event": ("str", "which terminal marker"),
+    "status": ("str", "last object status (run / response / file)"),
+    "incomplete_reason": ("str", "incomplete_details.reason"),
+    "finish_reason": ("str", "first choice's finish reason ('' when none)"),
+    "finish_reasons": ("list", "all finish reasons"),
+    "model": ("str", "requested model"),
+    "service": ("str", "service.name"),
+    "error_type": ("str", "error.type"),
+    "exception_type": ("str", "module-qualified class the app saw"),
+    "exception_message": ("str", "its message"),
+    "exception_chain": ("list", "classes from the raised exception inwards"),
+    "error_code": ("str", "API / in-band / run error code"),
+    "api_error_type": ("str", "streamtriage.error.type"),
+    "http_status": ("int", "HTTP status of the last response"),
+    "retry_count": ("int", "SDK retries before the response"),
+    "retry_after_ms": ("float", "last Retry-After"),
+    "cancel_reason": ("str", "why the consumer stopped early"),
+    "app_exception_type": ("str", "the app's own exception"),
+    "app_exception_message": ("str", "its message"),
+    "event_count": ("int", "stream events received"),
+    "delta_count": ("int", "content deltas received"),
+    "delta_bytes": ("int", "bytes of delta text"),
+    "ttfe_ms": ("float", "request start to first event"),
+    "max_gap_ms": ("float", "largest gap between events"),
+    "later_gap_ms": ("float", "largest gap between events after the first one (from event spans)"),
+    "burst_ratio": ("float", "(duration - ttfe) / ttfe: near 0 when everything arrived in one burst"),
+    "last_event_type": ("str", "type of the last event"),
+    "idle_ms": ("float", "time without a new event: last_event.age_ms, or now - last event for open calls"),
+    "duration_ms": ("float", "call duration (open: so far)"),
+    "input_tokens": ("int", "usage input tokens"),
+    "output_tokens": ("int", "usage output tokens"),
+    "reasoning_tokens": ("int", "reasoning tokens"),
+    "max_tokens": ("int", "requested output cap"),
+    "output_ratio": ("float", "output_tokens / max_tokens"),
+    "reasoning_ratio": ("float", "reasoning_tokens / output_tokens"),
+    "bytes_per_token": ("float", "delta_bytes / output_tokens (tiny for whitespace runaway)"),
+    "events": ("list", "event types in stream order (consecutive repeats folded)"),
+    "event_statuses": ("list", "statuses carried by events, in order"),
+    "poll_count": ("int", "poll spans (or the helper's poll count)"),
+    "poll_statuses": ("list", "statuses observed by polls, in order"),
+    "poll_last_status": ("str", "status seen by the last poll"),
+    "poll_status_unchanged_ms": ("float", "how long the last poll status has been unchanged"),
+    "requires_action_ms": ("float", "how long the run has waited in requires_action"),
+    "poll_error_code": ("str", "error code reported by a poll"),
+    "timeout_s": ("float", "read timeout in effect"),
+    "fingerprint": ("str", "request fingerprint"),
+    "object_id": ("str", "long-lived object id"),
+    "thread_id": ("str", "Assistants thread id"),
+}
+
+# Call-span attribute -> (record field, type). Everything the classifier reads from a call span.
+CALL_ATTRS: list[tuple[str, str, str]] = [
+    ("streamtriage.api", "api", "str"),
+    ("streamtriage.call.mode", "mode", "str"),
+    ("streamtriage.helper", "helper", "str"),
+    ("streamtriage.outcome", "outcome", "str"),
+    ("streamtriage.terminal.seen", "terminal_seen", "bool"),
+    ("streamtriage.terminal.event", "terminal_event", "str"),
+    ("streamtriage.status", "status", "str"),
+    ("streamtriage.incomplete_reason", "incomplete_reason", "str"),
+    ("gen_ai.response.finish_reasons", "finish_reasons", "list"),
+    ("gen_ai.request.model", "model", "str"),
+    ("error.type", "error_type", "str"),
+    ("streamtriage.exception.type", "exception_type", "str"),
+    ("streamtriage.exception.message", "exception_message", "str"),
+    ("streamtriage.exception.chain", "exception_chain", "list"),
+    ("streamtriage.error.code", "error_code", "str"),
+    ("streamtriage.error.type", "api_error_type", "str"),
+    ("http.response.status_code", "http_status", "int"),
+    ("streamtriage.retry.count", "retry_count", "int"),
+    ("streamtriage.retry.after_ms", "retry_after_ms", "float"),
+    ("streamtriage.cancel.reason", "cancel_reason", "str"),
+    ("streamtriage.app_exception.type", "app_exception_type", "str"),
+    ("streamtriage.app_exception.message", "app_exception_message", "str"),
+    ("streamtriage.event.count", "event_count", "int"),
+    ("streamtriage.delta.count", "delta_count", "int"),
+    ("streamtriage.delta.bytes", "delta_bytes", "int"),
+    ("streamtriage.ttfe_ms", "ttfe_ms", "float"),
+    ("streamtriage.max_gap_ms", "max_gap_ms", "float"),
+    ("streamtriage.last_event.type", "last_event_type", "str"),
+    ("streamtriage.last_event.age_ms", "idle_ms", "float"),
+    ("gen_ai.usage.input_tokens", "input_tokens", "int"),
+    ("gen_ai.usage.output_tokens", "output_tokens", "int"),
+    ("streamtriage.usage.reasoning_tokens", "reasoning_tokens", "int"),
+    ("gen_ai.request.max_tokens", "max_tokens", "int"),
+    ("streamtriage.poll.count", "poll_count", "int"),
+    ("streamtriage.request.timeout_s", "timeout_s", "float"),
+    ("streamtriage.request.fingerprint", "fingerprint", "str"),
+    ("streamtriage.object.id", "object_id", "str"),
+    ("streamtriage.thread.id", "thread_id", "str"),
+]
+
+TERMINAL_POLL_STATUSES = frozenset(
+    {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+)
+
+
+def _conv(kind: str, raw: Any) -> Any:
+    """Stored attribute strings -> Python values; missing or unparsable -> None (never an error)."""
+    if raw is None or raw == "":
+        return None if kind != "str" else None
+    if kind == "str":
+        return str(raw)
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        return str(raw).lower() == "true"
+    if kind == "int":
+        try:
+            return int(float(raw))
+        except (TypeError, ValueError):
+            return None
+    if kind == "float":
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            return None
+    if kind == "list":
+        if isinstance(raw, (list, tuple)):
+            return [str(x) for x in raw]
+        try:
+            val = json.loads(raw)
+        except (TypeError, ValueError):
+            return [str(raw)]
+        return [str(x) for x in val] if isinstance(val, list) else [str(val)]
+    raise ValueError(kind)
+
+
+@dataclass
+class ChildEvent:
+    """One event span, as much as the classifier needs of it."""
+
+    type: str
+    index: int = 0
+    count: int = 1
+    gap_ms: float = 0.0
+    max_gap_ms: float = 0.0
+    finish_reason: str = ""
+    status: str = ""
+    error_code: str = ""
+    terminal: bool = False
+    end_ns: int = 0
+    api: str = ""
+    model: str = ""
+    fingerprint: str = ""
+
+
+@dataclass
+class ChildPoll:
+    """One poll span."""
+
+    status: str
+    attempt: int = 0
+    status_since_ms: float | None = None
+    first_seen_ms: float | None = None
+    start_ns: int = 0
+    end_ns: int = 0
+    error_code: str = ""
+    api: str = ""
+    object_id: str = ""
+    model: str = ""
+
+
+@dataclass
+class RecordSource:
+    """Everything one record is built from (a grouped SQL row or hand-built spans)."""
+
+    trace_id: str
+    span_id: str
+    service: str = ""
+    start_ns: int = 0
+    duration_ns: int = 0
+    call_attrs: Mapping[str, Any] | None = None  # None: the call span has not arrived (open)
+    events: list[ChildEvent] = field(default_factory=list)
+    polls: list[ChildPoll] = field(default_factory=list)
+
+
+def _fold(types: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for t in types:
+        if not out or out[-1] != t:
+            out.append(t)
+    return out
+
+
+def build_record(src: RecordSource, now_ns: int) -> Record:
+    """Turn a call's spans into a record; derived facts (ratios, idle time, poll waits) live here."""
+    rec: Record = dict.fromkeys(FIELDS)
+    rec["trace_id"] = src.trace_id
+    rec["span_id"] = src.span_id
+    rec["service"] = src.service
+    rec["start_ns"] = src.start_ns
+    events = sorted(src.events, key=lambda e: e.index)
+    polls = sorted(src.polls, key=lambda p: (p.start_ns, p.attempt))
+    attrs = src.call_attrs
+    if attrs is not None:
+        for attr, name, kind in CALL_ATTRS:
+            rec[name] = _conv(kind, attrs.get(attr))
+        rec["open"] = False
+        rec["duration_ms"] = src.duration_ns / 1e6
+        if rec["terminal_seen"] is None:
+            rec["terminal_seen"] = False
+    else:
+        first_e = events[0] if events else None
+        first_p = polls[0] if polls else None
+        rec["api"] = (first_e.api if first_e else "") or (first_p.api if first_p else "") or None
+        rec["model"] = (first_e.model if first_e else "") or (first_p.model if first_p else "") or None
+        rec["fingerprint"] = (first_e.fingerprint if first_e else "") or None
+        rec["object_id"] = (first_p.object_id if first_p else "") or None
+        rec["outcome"] = "open"
+        rec["open"] = True
+        rec["mode"] = "poll" if polls and not events else ("stream" if events else None)
+        rec["terminal_seen"] = any(e.terminal for e in events)
+        if events:
+            rec["event_count"] = sum(e.count for e in events)
+            rec["max_gap_ms"] = max(max(e.gap_ms, e.max_gap_ms) for e in events)
+            rec["last_event_type"] = events[-1].type
+            last_end = max(e.end_ns for e in events)
+            rec["idle_ms"] = max(0.0, (now_ns - last_end) / 1e6)
+            terms = [e.type for e in events if e.terminal]
+            rec["terminal_event"] = terms[-1] if terms else None
+            frs = [e.finish_reason for e in events if e.finish_reason]
+            rec["finish_reasons"] = frs[-1:] if frs else None
+            codes = [e.error_code for e in events if e.error_code]
+            rec["error_code"] = codes[-1] if codes else None
+        starts = [src.start_ns] if src.start_ns else []
+        rec["duration_ms"] = max(0.0, (now_ns - min(starts)) / 1e6) if starts else None
+    rec["events"] = _fold(e.type for e in events)
+    rec["event_statuses"] = _fold(e.status for e in events if e.status)
+    if attrs is None and rec["event_statuses"]:
+        rec["status"] = rec["event_statuses"][-1]
+    frs = rec["finish_reasons"]
+    rec["finish_reason"] = frs[0] if frs else ""
+    if attrs is not None and rec["delta_count"] is None and events:
+        rec["delta_count"] = sum(e.count for e in events if e.type.endswith("delta"))
+    later = [e.max_gap_ms for e in events] + [e.gap_ms for e in events if e.index > 0]
+    rec["later_gap_ms"] = max(later) if len(events) > 1 or (events and events[0].count > 1) else None
+    _derive_polls(rec, polls, now_ns, attrs is None)
+    _derive_ratios(rec)
+    return rec
+
+
+def _derive_polls(rec: Record, polls: Sequence[ChildPoll], now_ns: int, is_open: bool) -> None:
+    if not polls:
+        if rec["poll_count"] is None:
+            rec["poll_count"] = 0
+        rec["poll_statuses"] = []
+        return
+    statuses = [p.status for p in polls]
+    rec["poll_statuses"] = _fold(statuses)
+    last = polls[-1]
+    rec["poll_last_status"] = last.status
+    rec["poll_count"] = max(rec["poll_count"] or 0, len(polls))
+    codes = [p.error_code for p in polls if p.error_code]
+    rec["poll_error_code"] = codes[-1] if codes else None
+    if rec["status"] is None or is_open or rec["mode"] == "background":
+        rec["status"] = last.status
+    # How long has the last status been unchanged? From the spans themselves (first poll with the
+    # current status to the last poll), or the hook's own clock, whichever saw longer.
+    i = len(polls) - 1
+    while i > 0 and polls[i - 1].status == last.status:
+        i -= 1
+    unchanged = (last.end_ns - polls[i].start_ns) / 1e6
+    if last.status_since_ms is not None:
+        unchanged = max(unchanged, last.status_since_ms)
+    if last.status not in TERMINAL_POLL_STATUSES or last.status == "requires_action":
+        # still waiting: the wait continues while nobody answers
+        if is_open or rec["mode"] == "background" or last.status == "requires_action":
+            unchanged += max(0.0, (now_ns - last.end_ns) / 1e6)
+    rec["poll_status_unchanged_ms"] = unchanged
+    rec["requires_action_ms"] = unchanged if last.status == "requires_action" else 0.0
+    if is_open:
+        rec["idle_ms"] = max(0.0, (now_ns - last.end_ns) / 1e6)
+
+
+def _derive_ratios(rec: Record) -> None:
+    out, cap = rec["output_tokens"], rec["max_tokens"]
+    rec["output_ratio"] = (out / cap) if out is not None and cap else None
+    rsn = rec["reasoning_tokens"]
+    rec["reasoning_ratio"] = (rsn / out) if rsn is not None and out else None
+    ttfe, dur = rec["ttfe_ms"], rec["duration_ms"]
+    rec["burst_ratio"] = ((dur - ttfe) / ttfe) if ttfe and dur is not None and not rec["open"] else None
+    db = rec["delta_bytes"]
+    rec["bytes_per_token"] = (db / out) if db is not None and out else None

@@ -1,0 +1,126 @@
+"""Named thresholds that rules reference as ``$name``, configurable per API kind.
+
+Defaults follow the real limits, so a production deployment labels what a user would call a hang:
+- ``stall_ms`` 120 s: per-chunk watchdogs in the field use 60-120 s (healthy gaps stay < 250 ms);
+  the SDK's own read timeout (600 s) is far too late to call a stream hung.
+- ``poll_hang_ms`` 10 min: an Assistants run expires ~10 minutes after creation.
+- ``requires_action_ms`` 10 min: the run expires in requires_action at the same deadline.
+- ``indexing_ms`` 30 min: the proposed SDK poll deadline for vector store files (openai-python PR #3429).
+- ``background_ms`` 10 min: a background response is retrievable for roughly 10 minutes.
+- ``buffered_ttfe_ms`` 2 s: first event this late *and* everything after it in one burst = buffering proxy.
+- ``proxy_limit_ms`` 100 s (+- ``proxy_limit_slack_ms`` 1 s): the wall-clock limit of the intermediary in
+  front of the model (Cloudflare's classic 100 s; nginx 60 s, some gateways 180 s): a cut at exactly
+  this duration while tokens flow points at the proxy, not the provider. Set it to your own hop's limit.
+
+Override per deployment (tests set them short):
+- environment: ``STREAMTRIAGE_STALL_MS=5000`` (all kinds) or ``STREAMTRIAGE_STALL_MS__ASSISTANTS_RUNS=5000``
+  (one kind; the API kind upper-cased with ``.`` -> ``_``);
+- flags / API: ``--threshold stall_ms=5000`` or ``--threshold assistants.runs:stall_ms=5000``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping
+
+DEFAULTS: dict[str, float] = {
+    "stall_ms": 120_000.0,
+    "poll_hang_ms": 600_000.0,
+    "requires_action_ms": 600_000.0,
+    "indexing_ms": 1_800_000.0,
+    "background_ms": 600_000.0,
+    "buffered_ttfe_ms": 2_000.0,
+    "proxy_limit_ms": 100_000.0,
+    "proxy_limit_slack_ms": 1_000.0,
+}
+
+API_KINDS = (
+    "chat.completions",
+    "responses",
+    "assistants.runs",
+    "vector_stores.files",
+    "vector_stores.file_batches",
+    "vector_stores",
+)
+
+
+class ThresholdError(ValueError):
+    """A threshold name or value that cannot be used."""
+
+
+def _env_key(name: str, api: str | None = None) -> str:
+    base = "STREAMTRIAGE_" + name.upper()
+    return base if api is None else base + "__" + api.upper().replace(".", "_")
+
+
+class Thresholds:
+    """Resolved thresholds: ``get(name, api)`` gives the per-kind value, else the global one."""
+
+    def __init__(self, overrides: Mapping[str, float] | None = None,
+                 per_api: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        self.values = dict(DEFAULTS)
+        for k, v in (overrides or {}).items():
+            self._check(k)
+            self.values[k] = float(v)
+        self.per_api: dict[str, dict[str, float]] = {}
+        for api, vals in (per_api or {}).items():
+            for k, v in vals.items():
+                self._check(k)
+                self.per_api.setdefault(api, {})[k] = float(v)
+        self._cache: dict[str | None, dict[str, float]] = {}
+
+    @staticmethod
+    def _check(name: str) -> None:
+        if name not in DEFAULTS:
+            raise ThresholdError(f"unknown threshold {name!r}; known: {', '.join(sorted(DEFAULTS))}")
+
+    def for_api(self, api: str | None) -> dict[str, float]:
+        """All thresholds for one API kind (cached: called once per record)."""
+        got = self._cache.get(api)
+        if got is None:
+            got = dict(self.values)
+            got.update(self.per_api.get(api or "", {}))
+            self._cache[api] = got
+        return got
+
+    def get(self, name: str, api: str | None = None) -> float:
+        self._check(name)
+        return self.for_api(api)[name]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"default": dict(self.values), "per_api": {k: dict(v) for k, v in self.per_api.items()}}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, flags: Iterable[str] = ()) -> "Thresholds":
+        """Defaults, then environment variables, then ``name=value`` / ``api:name=value`` flags."""
+        env = os.environ if env is None else env
+        overrides: dict[str, float] = {}
+        per_api: dict[str, dict[str, float]] = {}
+        for name in DEFAULTS:
+            raw = env.get(_env_key(name))
+            if raw:
+                overrides[name] = _num(raw, _env_key(name))
+            for api in API_KINDS:
+                raw = env.get(_env_key(name, api))
+                if raw:
+                    per_api.setdefault(api, {})[name] = _num(raw, _env_key(name, api))
+        for flag in flags:
+            key, sep, raw = flag.partition("=")
+            if not sep:
+                raise ThresholdError(f"threshold flag {flag!r} must look like name=value or api:name=value")
+            api, colon, name = key.strip().rpartition(":")
+            cls._check(name)
+            if colon:
+                per_api.setdefault(api, {})[name] = _num(raw, flag)
+            else:
+                overrides[name] = _num(raw, flag)
+        return cls(overrides, per_api)
+
+
+def _num(raw: str, where: str) -> float:
+    try:
+        val = float(raw)
+    except ValueError:
+        raise ThresholdError(f"{where}: {raw!r} is not a number of milliseconds") from None
+    if val < 0:
+        raise ThresholdError(f"{where}: must not be negative")
+    return val
