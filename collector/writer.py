@@ -114,7 +114,9 @@ class Writer:
         if self._closing:
             raise Unavailable("collector is shutting down")
         n = len(rows)
-        if self.queued_spans + n > self.settings.queue_max_spans:
+        # An empty queue takes any request (its size is bounded by max_body_bytes), so a big
+        # request is never refused forever; otherwise the bound holds.
+        if self.queued_spans and self.queued_spans + n > self.settings.queue_max_spans:
             raise Overloaded(f"{self.queued_spans} spans queued (limit {self.settings.queue_max_spans})")
         if (self.backlog or not self.store_ok) and self.spool_bytes > self.settings.spool_max_bytes:
             raise Unavailable(f"store unavailable and spool full ({self.spool_bytes} bytes)")
