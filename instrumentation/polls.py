@@ -93,6 +93,10 @@ class PollCall:
         self.retry_after_ms: Optional[float] = None
 
     def request_done(self, result: Any) -> None:
+        if type(result).__name__ == "LegacyAPIResponse":
+            # the SDK's poll helpers read through ``with_raw_response``; parse() is cached, so the
+            # helper's own parse() gets this same object
+            result = result.parse()
         self._emit(result, None)
 
     def request_failed(self, exc: BaseException) -> None:
