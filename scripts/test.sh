@@ -5,4 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e ".[dev]"
 bash scripts/sdk-matrix.sh
+# The official Node ClickHouse client for tests/clickhouse_http (into tests/node/node_modules).
+if command -v npm >/dev/null 2>&1; then
+  npm install --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null \
+    || echo "test.sh: npm install in tests/node failed; the Node client tests will fail" >&2
+fi
 python3 -m pytest -q "$@"
