@@ -99,9 +99,9 @@ class CollectorProcess:
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=hdrs)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, dict(resp.headers), resp.read()
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
         except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read()
+            return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
     def get_json(self, path: str) -> Any:
         status, _, body = self.request("GET", path)
