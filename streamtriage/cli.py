@@ -22,6 +22,7 @@ app = typer.Typer(
 # Each listed module exposes ``app`` (a typer.Typer) and optionally ``GROUP``: with a GROUP name its
 # commands become ``streamtriage GROUP ...``; without one they are merged at the top level.
 _GROUPS: list[str] = [
+    "streamtriage.simulator.cli",
     "streamtriage.collector.cli",
 ]
 
