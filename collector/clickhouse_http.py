@@ -477,6 +477,7 @@ class HttpQuery:
     params: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     password: str | None = None
+    http_compression: bool = False
 
 
 def decode_body(body: bytes, encoding: str | None) -> bytes:
@@ -494,9 +495,7 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
 
             return lz4.frame.decompress(body)
         if enc == "zstd":
-            from clickhouse_connect.driver.compression import _zstd_decompress  # vendored zstd
-
-            return _zstd_decompress(body)
+            return _zstd().decompress(body)
         if enc == "br":
             import brotli  # type: ignore[import-not-found]
 
@@ -506,6 +505,31 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
     except Exception as exc:
         raise ClickHouseError(36, f"Cannot decode request body with Content-Encoding {enc}: {exc}") from exc
     raise ClickHouseError(36, f"Unknown Content-Encoding of the request body: {enc}")
+
+
+def _zstd() -> Any:
+    try:
+        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14+
+    except ImportError:
+        from backports import zstd  # type: ignore[import-not-found,no-redef]  # clickhouse-connect's dependency
+    return zstd
+
+
+def encode_body(body: bytes, accept_encoding: str) -> tuple[bytes, str | None]:
+    """Compress a response the way the client asked (``enable_http_compression=1``), first match wins."""
+    for raw in accept_encoding.split(","):
+        enc = raw.split(";")[0].strip().lower()
+        if enc == "gzip":
+            return gzip.compress(body, compresslevel=3), enc
+        if enc == "deflate":
+            return zlib.compress(body, 3), enc
+        if enc == "lz4":
+            import lz4.frame
+
+            return lz4.frame.compress(body), enc
+        if enc == "zstd":
+            return _zstd().compress(body), enc
+    return body, None
 
 
 def _multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
@@ -540,6 +564,11 @@ def parse_request(method: str, query_string: str, headers: Mapping[str, str], bo
             req.user = value
         elif key == "password":
             req.password = value
+        elif key == "enable_http_compression":
+            req.http_compression = value == "1"
+        elif key in ("compress", "decompress") and value == "1":
+            raise ClickHouseError(48, f"ClickHouse block compression ({key}=1) is not supported by this endpoint; "
+                                  "use HTTP compression (enable_http_compression=1 with Accept-Encoding)")
         elif key in _TRANSPORT_PARAMS:
             continue
         else:
@@ -673,7 +702,13 @@ class ClickHouseHTTP:
                 fmt, output = self._run_read_only(req)
             else:
                 fmt, output = self._run_any(req)
-            return Response(200, self._headers(query_id, fmt, output.summary), output.body)
+            hdrs = self._headers(query_id, fmt, output.summary)
+            body_out = output.body
+            if req.http_compression and body_out:
+                body_out, encoding = encode_body(body_out, headers.get("accept-encoding", ""))
+                if encoding:
+                    hdrs.append(("Content-Encoding", encoding))
+            return Response(200, hdrs, body_out)
         except (ClickHouseError, GuardError) as exc:
             err = exc if isinstance(exc, ClickHouseError) else ClickHouseError(exc.code, str(exc), exc.name)
             hdrs = self._headers(query_id or str(uuid.uuid4()))

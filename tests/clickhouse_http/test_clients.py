@@ -156,3 +156,33 @@ def test_node_client_queries_the_endpoint(endpoint, store_db) -> None:
     assert bad["ok"] is False and bad["code"] == "62" and bad["type"] == "SYNTAX_ERROR"
     assert refused["ok"] is False and refused["code"] == "164" and refused["type"] == "READONLY"
     assert store.command("SELECT count() FROM sample") == 50
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "lz4", "zstd"])
+def test_http_response_compression(endpoint, store_db, encoding) -> None:
+    import gzip
+    import zlib
+
+    import lz4.frame
+
+    from streamtriage.collector.clickhouse_http import _zstd
+
+    store, _ = store_db
+    status, headers, body = _get(f"{endpoint.url}/?enable_http_compression=1&default_format=Native",
+                                 data=TYPED_SQL.encode(), headers={"Accept-Encoding": f"{encoding}, identity"})
+    assert status == 200 and headers["Content-Encoding"] == encoding
+    decode = {"gzip": gzip.decompress, "deflate": zlib.decompress, "lz4": lz4.frame.decompress,
+              "zstd": _zstd().decompress}[encoding]
+    assert decode(body) == store.raw_query(TYPED_SQL, fmt="Native")
+
+
+def test_block_compression_is_refused_clearly(endpoint) -> None:
+    status, headers, body = _get(f"{endpoint.url}/?compress=1", data=b"SELECT 1")
+    assert status == 501 and headers["X-ClickHouse-Exception-Code"] == "48" and b"enable_http_compression" in body
+
+
+def test_form_encoded_queries_and_parameters(endpoint) -> None:
+    client = http_client(endpoint, form_encode_query_params=True)
+    rows = client.query("SELECT name FROM sample WHERE id IN {ids:Array(UInt32)} ORDER BY id",
+                        parameters={"ids": [2, 4]}).result_rows
+    assert rows == [("name-2",), ("name-4",)]
