@@ -188,6 +188,55 @@ class ChildPoll:
 
 
 @dataclass
+class EventAgg:
+    """A call's event spans reduced to what rules read (SQL computes the same in one GROUP BY)."""
+
+    types: list[str] = field(default_factory=list)      # folded, in stream order
+    statuses: list[str] = field(default_factory=list)   # folded, non-empty, in stream order
+    count: int = 0
+    delta_count: int = 0
+    max_gap_ms: float = 0.0
+    later_gap_ms: float | None = None
+    last_end_ns: int = 0
+    last_type: str = ""
+    terminal_type: str = ""
+    terminal: bool = False
+    finish_reason: str = ""
+    error_code: str = ""
+    api: str = ""
+    model: str = ""
+    fingerprint: str = ""
+
+
+def aggregate_events(events: Sequence[ChildEvent]) -> EventAgg | None:
+    """The Python twin of the SQL aggregation in ``assemble.py`` (used for hand-built spans)."""
+    if not events:
+        return None
+    evs = sorted(events, key=lambda e: e.index)
+    later = [e.max_gap_ms for e in evs] + [e.gap_ms for e in evs if e.index > 0]
+    terms = [e.type for e in evs if e.terminal]
+    frs = [e.finish_reason for e in evs if e.finish_reason]
+    codes = [e.error_code for e in evs if e.error_code]
+    return EventAgg(
+        types=_fold(e.type for e in evs),
+        statuses=_fold(e.status for e in evs if e.status),
+        count=sum(e.count for e in evs),
+        delta_count=sum(e.count for e in evs if e.type.endswith("delta")),
+        max_gap_ms=max(max(e.gap_ms, e.max_gap_ms) for e in evs),
+        later_gap_ms=max(later) if (len(evs) > 1 or evs[0].count > 1) else None,
+        last_end_ns=max(e.end_ns for e in evs),
+        last_type=evs[-1].type,
+        terminal_type=terms[-1] if terms else "",
+        terminal=bool(terms),
+        finish_reason=frs[-1] if frs else "",
+        error_code=codes[-1] if codes else "",
+        api=next((e.api for e in evs if e.api), ""),
+        model=next((e.model for e in evs if e.model), ""),
+        fingerprint=next((e.fingerprint for e in evs if e.fingerprint), ""),
+    )
+
+
+@dataclass
 class RecordSource:
     """Everything one record is built from (a grouped SQL row or hand-built spans)."""
 
@@ -199,6 +248,7 @@ class RecordSource:
     call_attrs: Mapping[str, Any] | None = None  # None: the call span has not arrived (open)
     events: list[ChildEvent] = field(default_factory=list)
     polls: list[ChildPoll] = field(default_factory=list)
+    agg: EventAgg | None = None  # pre-aggregated events (SQL path); else computed from ``events``
 
 
 def _fold(types: Iterable[str]) -> list[str]:
@@ -216,7 +266,7 @@ def build_record(src: RecordSource, now_ns: int) -> Record:
     rec["span_id"] = src.span_id
     rec["service"] = src.service
     rec["start_ns"] = src.start_ns
-    events = sorted(src.events, key=lambda e: e.index)
+    ev = src.agg if src.agg is not None else aggregate_events(src.events)
     polls = sorted(src.polls, key=lambda p: (p.start_ns, p.attempt))
     attrs = src.call_attrs
     if attrs is not None:
@@ -226,41 +276,34 @@ def build_record(src: RecordSource, now_ns: int) -> Record:
         rec["duration_ms"] = src.duration_ns / 1e6
         if rec["terminal_seen"] is None:
             rec["terminal_seen"] = False
+        if rec["delta_count"] is None and ev is not None:
+            rec["delta_count"] = ev.delta_count
     else:
-        first_e = events[0] if events else None
         first_p = polls[0] if polls else None
-        rec["api"] = (first_e.api if first_e else "") or (first_p.api if first_p else "") or None
-        rec["model"] = (first_e.model if first_e else "") or (first_p.model if first_p else "") or None
-        rec["fingerprint"] = (first_e.fingerprint if first_e else "") or None
+        rec["api"] = (ev.api if ev else "") or (first_p.api if first_p else "") or None
+        rec["model"] = (ev.model if ev else "") or (first_p.model if first_p else "") or None
+        rec["fingerprint"] = (ev.fingerprint if ev else "") or None
         rec["object_id"] = (first_p.object_id if first_p else "") or None
         rec["outcome"] = "open"
         rec["open"] = True
-        rec["mode"] = "poll" if polls and not events else ("stream" if events else None)
-        rec["terminal_seen"] = any(e.terminal for e in events)
-        if events:
-            rec["event_count"] = sum(e.count for e in events)
-            rec["max_gap_ms"] = max(max(e.gap_ms, e.max_gap_ms) for e in events)
-            rec["last_event_type"] = events[-1].type
-            last_end = max(e.end_ns for e in events)
-            rec["idle_ms"] = max(0.0, (now_ns - last_end) / 1e6)
-            terms = [e.type for e in events if e.terminal]
-            rec["terminal_event"] = terms[-1] if terms else None
-            frs = [e.finish_reason for e in events if e.finish_reason]
-            rec["finish_reasons"] = frs[-1:] if frs else None
-            codes = [e.error_code for e in events if e.error_code]
-            rec["error_code"] = codes[-1] if codes else None
-        starts = [src.start_ns] if src.start_ns else []
-        rec["duration_ms"] = max(0.0, (now_ns - min(starts)) / 1e6) if starts else None
-    rec["events"] = _fold(e.type for e in events)
-    rec["event_statuses"] = _fold(e.status for e in events if e.status)
+        rec["mode"] = "stream" if ev is not None else ("poll" if polls else None)
+        rec["terminal_seen"] = bool(ev and ev.terminal)
+        if ev is not None:
+            rec["event_count"] = ev.count
+            rec["max_gap_ms"] = ev.max_gap_ms
+            rec["last_event_type"] = ev.last_type
+            rec["idle_ms"] = max(0.0, (now_ns - ev.last_end_ns) / 1e6)
+            rec["terminal_event"] = ev.terminal_type or None
+            rec["finish_reasons"] = [ev.finish_reason] if ev.finish_reason else None
+            rec["error_code"] = ev.error_code or None
+        rec["duration_ms"] = max(0.0, (now_ns - src.start_ns) / 1e6) if src.start_ns else None
+    rec["events"] = ev.types if ev else []
+    rec["event_statuses"] = ev.statuses if ev else []
     if attrs is None and rec["event_statuses"]:
         rec["status"] = rec["event_statuses"][-1]
     frs = rec["finish_reasons"]
     rec["finish_reason"] = frs[0] if frs else ""
-    if attrs is not None and rec["delta_count"] is None and events:
-        rec["delta_count"] = sum(e.count for e in events if e.type.endswith("delta"))
-    later = [e.max_gap_ms for e in events] + [e.gap_ms for e in events if e.index > 0]
-    rec["later_gap_ms"] = max(later) if len(events) > 1 or (events and events[0].count > 1) else None
+    rec["later_gap_ms"] = ev.later_gap_ms if ev else None
     _derive_polls(rec, polls, now_ns, attrs is None)
     _derive_ratios(rec)
     return rec

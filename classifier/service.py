@@ -1,0 +1,217 @@
+"""Classification passes over the store, and the loop that runs them.
+
+- ``incremental()``: records touched since the watermark (any span of the call that *ended* after
+  the last pass, minus a slack for export delay), classified and written when their label changed.
+  Records without a call span are remembered as *open*.
+- ``sweep()``: re-evaluates only the open records against the clock, so a stall or a polling hang
+  is labelled while it is still happening. When the call span arrives the next incremental pass
+  re-labels it, and withdraws the label (``IsDeleted = 1``) when the call turned out fine.
+- ``full()``: every record in a window (backfill, benchmarks).
+
+All three share ``_run``: classify while streaming records, then one query for the current labels
+of the touched calls and one insert of the rows that changed.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .assemble import dirty_keys_clause, iter_records, key_list_clause, open_keys_sql
+from .engine import Engine
+from .kb import KnowledgeBase, default_kb
+from .labels import KbStats, LabelStore, label_row, next_version, rule_version
+from .record import Record
+from .thresholds import Thresholds
+
+log = logging.getLogger("streamtriage.classifier")
+
+
+@dataclass
+class PassResult:
+    kind: str
+    records: int = 0
+    labelled: int = 0
+    written: int = 0
+    withdrawn: int = 0
+    open: int = 0
+    seconds: float = 0.0
+    labels: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "records": self.records, "labelled": self.labelled, "written": self.written,
+                "withdrawn": self.withdrawn, "open": self.open, "seconds": round(self.seconds, 4)}
+
+
+class Classifier:
+    """Owns the engine, the watermark and the open set for one database."""
+
+    def __init__(self, client: Any, database: str, *, kb: KnowledgeBase | None = None,
+                 thresholds: Thresholds | None = None, lock: Any = None, slack_s: float = 30.0,
+                 lookback_s: float = 6 * 3600.0, batch: int = 20_000) -> None:
+        self.kb = kb or default_kb()
+        self.engine = Engine(self.kb, thresholds or Thresholds.from_env())
+        self.labels = LabelStore(client, database, lock)
+        self.client = client
+        self.db = database
+        self.slack_ns = int(slack_s * 1e9)
+        self.lookback_ns = int(lookback_s * 1e9)
+        self.batch = batch
+        self.rule_version = rule_version()
+        self.watermark_ns: int | None = None
+        self.open_keys: set[str] = set()
+        self._pass_lock = threading.Lock()
+        self._stats: dict[str, KbStats] = {}
+
+    # -- passes -------------------------------------------------------------------------------------
+    def incremental(self, now_ns: int | None = None) -> PassResult:
+        """Classify what changed since the last pass (the first pass covers the lookback window)."""
+        with self._pass_lock:
+            now = now_ns or time.time_ns()
+            t0 = time.perf_counter()
+            since = (self.watermark_ns - self.slack_ns) if self.watermark_ns else now - self.lookback_ns
+            lo = since - self.lookback_ns
+            if self.watermark_ns is None:
+                self._reload_open(now)
+            res = PassResult("incremental")
+            self._refresh_stats()
+            recs = iter_records(self.client_locked(), self.db, lo, now, dirty_keys_clause(self.db), {"since": since})
+            self._run(recs, now, res)
+            self.watermark_ns = now
+            res.seconds = time.perf_counter() - t0
+            return res
+
+    def sweep(self, now_ns: int | None = None) -> PassResult:
+        """Re-evaluate the calls still open (no call span yet) against the clock."""
+        with self._pass_lock:
+            now = now_ns or time.time_ns()
+            t0 = time.perf_counter()
+            res = PassResult("sweep")
+            if self.open_keys:
+                keys = sorted(self.open_keys)
+                for i in range(0, len(keys), 10_000):
+                    recs = iter_records(self.client_locked(), self.db, now - 2 * self.lookback_ns, now,
+                                        key_list_clause(), {"keys": keys[i:i + 10_000]})
+                    self._run(recs, now, res)
+            res.seconds = time.perf_counter() - t0
+            return res
+
+    def full(self, since_ns: int | None = None, now_ns: int | None = None, write: bool = True) -> PassResult:
+        """Every record since ``since_ns`` (default: the lookback window)."""
+        with self._pass_lock:
+            now = now_ns or time.time_ns()
+            t0 = time.perf_counter()
+            res = PassResult("full")
+            self._refresh_stats()
+            lo = since_ns if since_ns is not None else now - self.lookback_ns
+            self._run(iter_records(self.client_locked(), self.db, lo, now), now, res, write=write, window_lo=lo)
+            res.seconds = time.perf_counter() - t0
+            return res
+
+    def run_once(self) -> dict[str, Any]:
+        """What ``POST /api/classify`` does: an incremental pass, then a sweep of open calls."""
+        inc = self.incremental()
+        sw = self.sweep()
+        return {"incremental": inc.to_dict(), "sweep": sw.to_dict(), "labels": inc.labels + sw.labels}
+
+    # -- internals ------------------------------------------------------------------------------------
+    def client_locked(self) -> Any:
+        return _LockedClient(self.client, self.labels.lock)
+
+    def _reload_open(self, now: int) -> None:
+        rows = self.labels.query(open_keys_sql(self.db), {"lo": now - self.lookback_ns})
+        self.open_keys = {f"{r['g']}/{r['k']}" for r in rows}
+
+    def _refresh_stats(self) -> None:
+        try:
+            self._stats = self.labels.kb_stats()
+        except Exception as exc:  # noqa: BLE001 - stats are decoration; a pass must not fail on them
+            log.warning("fix-rate statistics unavailable: %s", exc)
+
+    def _run(self, recs: Iterable[Record], now: int, res: PassResult, write: bool = True,
+             window_lo: int | None = None) -> None:
+        """Classify while streaming; touch the store only after the stream is closed."""
+        classify = self.engine.classify
+        labelled: list[tuple[Record, Any]] = []
+        unlabelled: list[Record] = []
+        for rec in recs:
+            res.records += 1
+            if rec["open"]:
+                res.open += 1
+                self.open_keys.add(_group_key(rec))
+            else:
+                self.open_keys.discard(_group_key(rec))
+            lb = classify(rec)
+            if lb is not None:
+                labelled.append((rec, lb))
+            else:
+                unlabelled.append({"trace_id": rec["trace_id"], "span_id": rec["span_id"], "start_ns": rec["start_ns"],
+                                   "service": rec["service"], "model": rec["model"], "api": rec["api"],
+                                   "fingerprint": rec["fingerprint"], "outcome": rec["outcome"], "open": rec["open"]})
+        res.labelled += len(labelled)
+        if not write:
+            return
+        keys = [(r["trace_id"], r["span_id"]) for r, _ in labelled] + [(r["trace_id"], r["span_id"]) for r in unlabelled]
+        current = self.labels.current(keys, window_lo if len(keys) > 50_000 else None)
+        stats = {k: KbStats(v.evidence_count, v.with_fingerprint, v.fixed) for k, v in self._stats.items()}
+        for rec, lb in labelled:  # calls newly matched by a KB id add to its evidence count
+            prev = current.get((rec["trace_id"], rec["span_id"]))
+            if prev is None or prev["KbId"] != lb.kb_id:
+                stats.setdefault(lb.kb_id, KbStats()).evidence_count += 1
+        rows = []
+        for rec in unlabelled:
+            prev = current.get((rec["trace_id"], rec["span_id"]))
+            if prev is not None:
+                rows.append(label_row(rec, None, self.kb, stats, self.rule_version, next_version(),
+                                      deleted=True, previous=prev))
+                res.withdrawn += 1
+        for rec, lb in labelled:
+            prev = current.get((rec["trace_id"], rec["span_id"]))
+            if prev is not None and prev["KbId"] == lb.kb_id and abs(float(prev["Confidence"]) - lb.confidence) < 1e-3 \
+                    and int(prev["IsOpen"]) == (1 if rec["open"] else 0) and prev["Outcome"] == (rec.get("outcome") or ""):
+                continue  # unchanged: keep the existing row
+            rows.append(label_row(rec, lb, self.kb, stats, self.rule_version, next_version()))
+            res.written += 1
+            res.labels.append({"trace_id": rec["trace_id"], "span_id": rec["span_id"], **lb.to_dict(),
+                               "open": bool(rec["open"])})
+        for i in range(0, len(rows), 50_000):
+            self.labels.write(rows[i:i + 50_000])
+
+
+def _group_key(rec: Record) -> str:
+    sid = rec["span_id"]
+    if sid.startswith("obj:"):
+        return f"/{sid}"
+    return f"{rec['trace_id']}/{sid}"
+
+
+class _LockedClient:
+    """Streams a query while holding the client lock (clickhouse-connect clients are not re-entrant)."""
+
+    def __init__(self, client: Any, lock: Any) -> None:
+        self._client, self._lock = client, lock
+
+    def query_row_block_stream(self, *a: Any, **kw: Any) -> Any:
+        return _Held(self._lock, lambda: self._client.query_row_block_stream(*a, **kw))
+
+
+class _Held:
+    def __init__(self, lock: Any, open_stream: Any) -> None:
+        self._lock, self._open, self._cm = lock, open_stream, None
+
+    def __enter__(self) -> Any:
+        self._lock.acquire()
+        try:
+            self._cm = self._open()
+            return self._cm.__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._cm.__exit__(*exc)
+        finally:
+            self._lock.release()
