@@ -1,0 +1,99 @@
+"""Every dashboard panel, variable and alert query, expanded the way the Grafana plugin expands it,
+runs through the collector's read-only ClickHouse endpoint, reached with the data source that
+``dashboards`` provisions for it, and returns the same rows as the same SQL run on the store."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+import yaml
+
+from streamtriage.collector.clickhouse_http import Credentials
+from streamtriage.dashboards.collector_endpoint import ENDPOINT_NAME, endpoint_datasource
+from streamtriage.dashboards.export import ExportOptions, export_tree, render_dashboards
+from streamtriage.dashboards.alerts import render_alert_rules
+from streamtriage.dashboards.macros import expand_alert_sql, expand_panel_sql
+from streamtriage.dashboards.queries import alert_queries, context_for, panel_queries, variable_queries
+from tests.clickhouse_http.conftest import serve
+from tests.dashboards.schema import apply_schema
+from tests.dashboards.synthetic import LABEL_COLUMNS, SPAN_COLUMNS, build_dataset
+
+TOKEN = "grafana-reads-with-this"
+
+
+@pytest.fixture(scope="module")
+def data(chdb_path: Path) -> Iterator[tuple[object, str, object]]:
+    db = "chdash_" + uuid.uuid4().hex[:8]
+    admin = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
+    apply_schema(admin, db)
+    store = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}", database=db)
+    spans, labels, truth = build_dataset()
+    store.insert("otel_traces", spans, column_names=SPAN_COLUMNS)
+    store.insert("streamtriage_labels", labels, column_names=LABEL_COLUMNS)
+    try:
+        yield store, db, truth
+    finally:
+        admin.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+@pytest.fixture(scope="module")
+def grafana_view(engine, data, tmp_path_factory: pytest.TempPathFactory):
+    """Endpoint with a token, the provisioning tree pointed at it, and a client built from that tree."""
+    _, db, _ = data
+    ep = serve(engine, db, credentials=Credentials("default", TOKEN))
+    try:
+        options = ExportOptions(datasource=endpoint_datasource(f"http://127.0.0.1:{ep.port}/{db}"))
+        out = tmp_path_factory.mktemp("provisioning")
+        export_tree(out, options)
+        (entry,) = yaml.safe_load((out / "datasources" / "streamtriage-clickhouse.yaml").read_text())["datasources"]
+        assert entry["name"] == ENDPOINT_NAME and entry["jsonData"]["protocol"] == "http"
+        env_name = entry["secureJsonData"]["password"].lstrip("$")
+        password = {env_name: TOKEN}[env_name]  # what Grafana would read from the environment
+        jd = entry["jsonData"]
+        client = clickhouse_connect.get_client(host=jd["host"], port=jd["port"], username=jd["username"],
+                                               password=password, database=jd["defaultDatabase"])
+        yield client, options
+    finally:
+        ep.stop()
+
+
+def _same(rows: list) -> list[str]:
+    """Row multiset, independent of order for queries without ORDER BY."""
+    return sorted(repr(r) for r in rows)
+
+
+def test_every_dashboard_and_alert_query_matches_the_store(data, grafana_view) -> None:
+    store, _, truth = data
+    client, options = grafana_view
+    dashboards = render_dashboards(options)
+    assert dashboards
+    time_from, time_to = truth.start - timedelta(minutes=5), truth.end + timedelta(minutes=1)
+    checked, non_empty, mismatched = 0, 0, []
+    for uid, dash in dashboards.items():
+        ctx = context_for(dash, time_from, time_to)
+        for q in [*panel_queries(dash), *variable_queries(dash)]:
+            sql = expand_panel_sql(q.sql, ctx)
+            via_endpoint = client.query(sql).result_rows
+            direct = store.query(sql).result_rows
+            checked += 1
+            non_empty += bool(direct)
+            if _same(via_endpoint) != _same(direct):
+                mismatched.append((q.where, via_endpoint[:3], direct[:3]))
+    rules = render_alert_rules(datasource_uid=options.datasource.uid, collector_url=options.collector_url,
+                               dashboards=dashboards)
+    alert_ctx = context_for({}, time_from, time_to)
+    for q in alert_queries(rules):
+        sql = expand_alert_sql(q.sql, alert_ctx)
+        checked += 1
+        direct = store.query(sql).result_rows
+        non_empty += bool(direct)
+        if _same(client.query(sql).result_rows) != _same(direct):
+            mismatched.append((q.where, None, direct[:3]))
+    assert mismatched == []
+    print(f"checked {checked} queries, {non_empty} with rows")
+    assert checked >= 10 and non_empty >= checked // 2, (checked, non_empty)
