@@ -24,6 +24,7 @@ app = typer.Typer(
 _GROUPS: list[str] = [
     "streamtriage.simulator.cli",
     "streamtriage.collector.cli",
+    "streamtriage.dashboards.cli",
 ]
 
 

@@ -1,0 +1,81 @@
+"""``streamtriage dashboards ...``: write and check the Grafana provisioning tree."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+GROUP = "dashboards"
+app = typer.Typer(help="Grafana dashboards, alert rules and their provisioning files.", no_args_is_help=True,
+                  add_completion=False)
+
+
+@app.command("export")
+def export(
+    out: Path = typer.Option(..., "--out", help="Directory to write the provisioning tree into."),
+    datasource_url: Optional[str] = typer.Option(
+        None, "--datasource-url", help="ClickHouse Grafana reads: http(s)://[user@]host:port[/db] or "
+        "clickhouse(s)://host:9000. Default: STREAMTRIAGE_STORE when it is a server, else http://localhost:8123."),
+    database: Optional[str] = typer.Option(None, "--database", help="Database holding otel_traces "
+                                           "(default: the URL path, else STREAMTRIAGE_DATABASE, else 'default')."),
+    username: Optional[str] = typer.Option(None, "--username", help="ClickHouse user (default: from the URL, "
+                                           "else 'default'). The password is read by Grafana from "
+                                           "$STREAMTRIAGE_CLICKHOUSE_PASSWORD."),
+    collector_url: str = typer.Option("http://localhost:4318", "--collector-url",
+                                      help="Collector base URL for KB links and alert runbooks."),
+    webhook_url: Optional[str] = typer.Option(None, "--alert-webhook-url", help="URL for the example webhook "
+                                              "contact point."),
+    provisioning_path: Optional[str] = typer.Option(None, "--grafana-provisioning-path",
+                                                    help="Where Grafana will see this tree (default "
+                                                    "/etc/grafana/provisioning)."),
+) -> None:
+    """Write datasources/, dashboards/ and alerting/ for Grafana, then check the result."""
+    import os
+
+    from .checks import check_tree
+    from .datasource import DatasourceError, DatasourceSettings, default_url
+    from .export import DEFAULT_PROVISIONING_PATH, DEFAULT_WEBHOOK_URL, ExportOptions, export_tree
+
+    try:
+        ds = DatasourceSettings.from_url(datasource_url or default_url(),
+                                         database=database or os.environ.get("STREAMTRIAGE_DATABASE"),
+                                         username=username)
+    except DatasourceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    options = ExportOptions(datasource=ds, collector_url=collector_url, webhook_url=webhook_url or DEFAULT_WEBHOOK_URL,
+                            provisioning_path=provisioning_path or DEFAULT_PROVISIONING_PATH)
+    written = export_tree(out, options)
+    if ds.had_password:
+        typer.echo(f"note: the password in the URL was not written; Grafana reads it from "
+                   f"${ds.password_env}", err=True)
+    problems = check_tree(out)
+    for p in problems:
+        typer.echo(f"problem: {p}", err=True)
+    typer.echo(f"wrote {len(written)} files to {out} (ClickHouse {ds.protocol}://{ds.host}:{ds.port}/{ds.database})")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("check")
+def check(tree: Path = typer.Argument(..., help="A provisioning directory written by export.")) -> None:
+    """Run the structural checks on a provisioning tree."""
+    from .checks import check_tree
+
+    problems = check_tree(tree)
+    for p in problems:
+        typer.echo(f"problem: {p}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{tree}: ok")
+
+
+@app.command("prometheus-rules")
+def prometheus_rules(out: Path = typer.Option(..., "--out", help="File to write the Prometheus rules to.")) -> None:
+    """Write the Prometheus alerting rules over the collector's /metrics."""
+    from .prometheus import render_rules_yaml
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_rules_yaml(), encoding="utf-8")
+    typer.echo(f"wrote {out}")
