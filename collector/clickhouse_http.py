@@ -24,6 +24,7 @@ import gzip
 import hmac
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -399,9 +400,12 @@ class Limits:
     max_result_rows: int = 1_000_000
     max_result_bytes: int = 256 * 1024 * 1024
     max_memory_usage: int = 1024 * 1024 * 1024
+    # Half the cores: a heavy dashboard query must leave room for ingest in the same process.
+    max_threads: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
 
     def as_settings(self) -> dict[str, str]:
         return {
+            "max_threads": str(self.max_threads),
             "max_execution_time": str(self.max_execution_time),
             "max_result_rows": str(self.max_result_rows),
             "max_result_bytes": str(self.max_result_bytes),
@@ -416,7 +420,7 @@ class Limits:
 _SAFE_SETTING_PREFIXES = ("output_format_", "format_", "date_time_", "cast_", "input_format_",
                           "join_", "optimize_", "aggregate_functions_", "interval_output_")
 _SAFE_SETTINGS = frozenset({
-    "max_threads", "max_block_size", "extremes", "log_comment", "session_timezone",
+    "max_block_size", "extremes", "log_comment", "session_timezone",
     "prefer_column_name_to_alias", "transform_null_in", "join_use_nulls", "enable_analyzer",
     "max_rows_to_read", "max_bytes_to_read", "read_overflow_mode", "max_rows_to_group_by",
     "group_by_overflow_mode", "max_query_size", "totals_mode", "use_index_for_in_with_subqueries",
@@ -442,7 +446,7 @@ def read_only_settings(requested: Mapping[str, str], limits: Limits) -> dict[str
             if value != "0":
                 raise ClickHouseError(164, "Cannot modify 'allow_ddl' setting in readonly mode")
             continue
-        if name in ("max_execution_time", "max_result_rows", "max_result_bytes", "max_memory_usage"):
+        if name in ("max_execution_time", "max_result_rows", "max_result_bytes", "max_memory_usage", "max_threads"):
             try:
                 asked = float(value)
             except ValueError:
@@ -783,8 +787,14 @@ def _content_type(fmt: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def asgi_app(core: ClickHouseHTTP, max_body_bytes: int = 256 * 1024 * 1024) -> Callable[..., Awaitable[None]]:
-    """An ASGI app serving ``core``; mount it on a path or serve it on its own port."""
+def asgi_app(core: ClickHouseHTTP, max_body_bytes: int | None = None) -> Callable[..., Awaitable[None]]:
+    """An ASGI app serving ``core``; mount it on a path or serve it on its own port.
+
+    Bodies are capped: 1 MiB of SQL for the read-only endpoint (ClickHouse's own ``max_query_size``
+    is 256 KiB), 256 MiB of insert data for the stand-in.
+    """
+    if max_body_bytes is None:
+        max_body_bytes = (1 << 20) if core.read_only else (256 << 20)
 
     async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
                   send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:

@@ -218,3 +218,14 @@ def test_credentials_when_the_collector_has_a_token(make_endpoint) -> None:
     for headers, code in rejected:
         status, resp_headers, body = post(ep, "SELECT 1", headers=headers)
         assert status == 401 and resp_headers["X-ClickHouse-Exception-Code"] == code, (headers, body)
+
+
+def test_oversized_query_body_is_refused(endpoint) -> None:
+    status, headers, body = post(endpoint, "SELECT 1 " + " " * (2 << 20))
+    assert status == 413 and headers["X-ClickHouse-Exception-Code"] == "36"
+
+
+def test_threads_are_capped_for_endpoint_queries(make_endpoint) -> None:
+    ep = make_endpoint(limits=Limits(max_threads=1))
+    status, _, body = post(ep, "SELECT getSetting('max_threads')", params={"max_threads": "64"})
+    assert (status, body) == (200, b"1\n")
