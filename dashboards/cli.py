@@ -22,6 +22,10 @@ def export(
     username: Optional[str] = typer.Option(None, "--username", help="ClickHouse user (default: from the URL, "
                                            "else 'default'). The password is read by Grafana from "
                                            "$STREAMTRIAGE_CLICKHOUSE_PASSWORD."),
+    clickhouse_endpoint: Optional[str] = typer.Option(
+        None, "--clickhouse-endpoint", help="Point the data source at the collector's read-only ClickHouse "
+        "endpoint (`serve --clickhouse-port`), e.g. http://collector-host:8123, instead of a ClickHouse server "
+        "(for the embedded chDB store). Grafana's password is then read from $STREAMTRIAGE_TOKEN."),
     collector_url: str = typer.Option("http://localhost:4318", "--collector-url",
                                       help="Collector base URL for KB links and alert runbooks."),
     webhook_url: Optional[str] = typer.Option(None, "--alert-webhook-url", help="URL for the example webhook "
@@ -38,9 +42,17 @@ def export(
     from .export import DEFAULT_PROVISIONING_PATH, DEFAULT_WEBHOOK_URL, ExportOptions, export_tree
 
     try:
-        ds = DatasourceSettings.from_url(datasource_url or default_url(),
-                                         database=database or os.environ.get("STREAMTRIAGE_DATABASE"),
-                                         username=username)
+        if clickhouse_endpoint and datasource_url:
+            raise DatasourceError("give either --datasource-url or --clickhouse-endpoint, not both")
+        if clickhouse_endpoint:
+            from .collector_endpoint import endpoint_datasource
+
+            ds = endpoint_datasource(clickhouse_endpoint, database=database or os.environ.get("STREAMTRIAGE_DATABASE"),
+                                     username=username)
+        else:
+            ds = DatasourceSettings.from_url(datasource_url or default_url(),
+                                             database=database or os.environ.get("STREAMTRIAGE_DATABASE"),
+                                             username=username)
     except DatasourceError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

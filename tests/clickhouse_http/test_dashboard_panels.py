@@ -3,7 +3,7 @@ runs through the collector's read-only ClickHouse endpoint, reached with the dat
 ``dashboards`` provisions for it, and returns the same rows as the same SQL run on the store."""
 from __future__ import annotations
 
-import os
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,11 +12,11 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from streamtriage.collector.clickhouse_http import Credentials
-from streamtriage.dashboards.collector_endpoint import ENDPOINT_NAME, endpoint_datasource
-from streamtriage.dashboards.export import ExportOptions, export_tree, render_dashboards
-from streamtriage.dashboards.alerts import render_alert_rules
+from streamtriage.cli import app as cli_app
+from streamtriage.dashboards.collector_endpoint import ENDPOINT_NAME
 from streamtriage.dashboards.macros import expand_alert_sql, expand_panel_sql
 from streamtriage.dashboards.queries import alert_queries, context_for, panel_queries, variable_queries
 from tests.clickhouse_http.conftest import serve
@@ -43,21 +43,23 @@ def data(chdb_path: Path) -> Iterator[tuple[object, str, object]]:
 
 @pytest.fixture(scope="module")
 def grafana_view(engine, data, tmp_path_factory: pytest.TempPathFactory):
-    """Endpoint with a token, the provisioning tree pointed at it, and a client built from that tree."""
+    """Endpoint with a token, the provisioning tree that ``streamtriage dashboards export
+    --clickhouse-endpoint`` writes for it, and a client built from that tree's data source."""
     _, db, _ = data
     ep = serve(engine, db, credentials=Credentials("default", TOKEN))
     try:
-        options = ExportOptions(datasource=endpoint_datasource(f"http://127.0.0.1:{ep.port}/{db}"))
         out = tmp_path_factory.mktemp("provisioning")
-        export_tree(out, options)
+        result = CliRunner().invoke(cli_app, ["dashboards", "export", "--out", str(out),
+                                              "--clickhouse-endpoint", f"http://127.0.0.1:{ep.port}/{db}"])
+        assert result.exit_code == 0, result.output
         (entry,) = yaml.safe_load((out / "datasources" / "streamtriage-clickhouse.yaml").read_text())["datasources"]
         assert entry["name"] == ENDPOINT_NAME and entry["jsonData"]["protocol"] == "http"
         env_name = entry["secureJsonData"]["password"].lstrip("$")
-        password = {env_name: TOKEN}[env_name]  # what Grafana would read from the environment
+        password = {"STREAMTRIAGE_TOKEN": TOKEN}[env_name]  # what Grafana reads from the environment
         jd = entry["jsonData"]
         client = clickhouse_connect.get_client(host=jd["host"], port=jd["port"], username=jd["username"],
                                                password=password, database=jd["defaultDatabase"])
-        yield client, options
+        yield client, out
     finally:
         ep.stop()
 
@@ -69,12 +71,12 @@ def _same(rows: list) -> list[str]:
 
 def test_every_dashboard_and_alert_query_matches_the_store(data, grafana_view) -> None:
     store, _, truth = data
-    client, options = grafana_view
-    dashboards = render_dashboards(options)
-    assert dashboards
+    client, tree = grafana_view
+    dashboards = [json.loads(p.read_text()) for p in sorted((tree / "dashboards").rglob("*.json"))]
+    assert len(dashboards) >= 3
     time_from, time_to = truth.start - timedelta(minutes=5), truth.end + timedelta(minutes=1)
     checked, non_empty, mismatched = 0, 0, []
-    for uid, dash in dashboards.items():
+    for dash in dashboards:
         ctx = context_for(dash, time_from, time_to)
         for q in [*panel_queries(dash), *variable_queries(dash)]:
             sql = expand_panel_sql(q.sql, ctx)
@@ -84,10 +86,11 @@ def test_every_dashboard_and_alert_query_matches_the_store(data, grafana_view) -
             non_empty += bool(direct)
             if _same(via_endpoint) != _same(direct):
                 mismatched.append((q.where, via_endpoint[:3], direct[:3]))
-    rules = render_alert_rules(datasource_uid=options.datasource.uid, collector_url=options.collector_url,
-                               dashboards=dashboards)
+    rules = yaml.safe_load((tree / "alerting" / "streamtriage-rules.yaml").read_text())
     alert_ctx = context_for({}, time_from, time_to)
-    for q in alert_queries(rules):
+    alerts = list(alert_queries(rules))
+    assert alerts
+    for q in alerts:
         sql = expand_alert_sql(q.sql, alert_ctx)
         checked += 1
         direct = store.query(sql).result_rows
@@ -95,5 +98,13 @@ def test_every_dashboard_and_alert_query_matches_the_store(data, grafana_view) -
         if _same(client.query(sql).result_rows) != _same(direct):
             mismatched.append((q.where, None, direct[:3]))
     assert mismatched == []
-    print(f"checked {checked} queries, {non_empty} with rows")
     assert checked >= 10 and non_empty >= checked // 2, (checked, non_empty)
+
+
+def test_export_refuses_both_targets_and_non_http_endpoints(tmp_path: Path) -> None:
+    both = CliRunner().invoke(cli_app, ["dashboards", "export", "--out", str(tmp_path), "--clickhouse-endpoint",
+                                        "http://h:8123", "--datasource-url", "http://h:8123"])
+    assert both.exit_code == 2 and "not both" in both.output
+    native = CliRunner().invoke(cli_app, ["dashboards", "export", "--out", str(tmp_path),
+                                          "--clickhouse-endpoint", "clickhouse://h:9000"])
+    assert native.exit_code == 2 and "HTTP protocol only" in native.output
