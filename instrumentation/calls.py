@@ -40,6 +40,72 @@ class Config:
 class CallState:
     """Everything the hook tracks for one call; ended exactly once (``finish``)."""
 
+    __slots__ = (
+        "api",
+        "app_exc",
+        "attached",
+        "cancel_reason",
+        "cfg",
+        "coalesce",
+        "content",
+        "ctx",
+        "delta_bytes",
+        "deltas",
+        "done_seen",
+        "ended",
+        "error_code",
+        "error_event",
+        "error_type",
+        "events",
+        "exc",
+        "exiting",
+        "finalizer",
+        "finish_reasons",
+        "first_attrs",
+        "first_ns",
+        "flush_events",
+        "flush_ns",
+        "headers_ns",
+        "helper",
+        "helper_error",
+        "helper_owned",
+        "http_status",
+        "incomplete_reason",
+        "info",
+        "last_ns",
+        "last_type",
+        "lock",
+        "max_gap",
+        "object_id",
+        "outcome",
+        "p_bytes0",
+        "p_deadline",
+        "p_deltas0",
+        "p_first",
+        "p_gap",
+        "p_index",
+        "p_limit",
+        "p_max_gap",
+        "p_type",
+        "poll_after_ms",
+        "poll_count",
+        "poll_interval_ms",
+        "response_id",
+        "response_model",
+        "retries",
+        "retry_after_ms",
+        "span",
+        "sse_error",
+        "status",
+        "stream_ended",
+        "t0",
+        "terminal_event",
+        "thread_id",
+        "usage",
+        "wall0",
+        "nchoices",
+    )
+
     def __init__(self, cfg: Config, info: RequestInfo, attributes: dict, parent_ctx: Any = None, helper: Optional[str] = None):
         self.cfg = cfg
         self.info = info
@@ -79,21 +145,23 @@ class CallState:
         self.error_code: Optional[str] = None
         self.error_type: Optional[str] = None
         self.finish_reasons: dict[int, Optional[str]] = {}
+        self.nchoices = 0
         self.usage: dict[str, int] = {}
         self.response_id: Optional[str] = None
         self.response_model: Optional[str] = None
         self.object_id: Optional[str] = info.object_id
         self.thread_id: Optional[str] = info.thread_id
         self.content: Optional[list[str]] = [] if cfg.capture_content else None
-        # pending coalesced group
+        # pending coalesced group (counts are derived from the call totals at flush time)
         self.p_type: Optional[str] = None
         self.p_first = 0
-        self.p_last = 0
-        self.p_count = 0
-        self.p_bytes = 0
         self.p_gap = 0
         self.p_max_gap = 0
         self.p_index = 0
+        self.p_deltas0 = 0
+        self.p_bytes0 = 0
+        self.p_limit = 0
+        self.p_deadline = 0
         # call facts
         self.retries = 0
         self.retry_after_ms: Optional[float] = None
@@ -119,46 +187,57 @@ class CallState:
 
     # ---- hot path ---------------------------------------------------------------------------
     def delta(self, etype: str, nbytes: int) -> None:
-        """A content delta: counted, coalesced with its neighbours of the same type."""
+        """A content delta: counted, and appended to the open group of its type when there is one.
+
+        The append path is lock-free on purpose (it runs per chunk); group start/flush take the
+        lock, as does the timed flusher, which re-checks under it. A delta racing a timed flush can
+        be counted in the next group's span instead of this one; call totals are unaffected.
+        """
         now = monotonic_ns()
+        gap = now - self.last_ns
+        self.last_ns = now
+        self.events += 1
+        d = self.deltas + 1
+        self.deltas = d
+        self.delta_bytes += nbytes
+        if self.p_type == etype:
+            if gap > self.p_max_gap:
+                self.p_max_gap = gap
+            if d >= self.p_limit or now >= self.p_deadline:
+                with self.lock:
+                    self._flush()
+            return
+        self._delta_slow(etype, nbytes, now, gap)
+
+    def _delta_slow(self, etype: str, nbytes: int, now: int, gap: int) -> None:
         with self.lock:
-            gap = now - self.last_ns
-            self.last_ns = now
-            if gap > self.max_gap:
-                self.max_gap = gap
-            idx = self.events
-            self.events = idx + 1
-            self.deltas += 1
-            self.delta_bytes += nbytes
+            idx = self.events - 1
             self.last_type = etype
-            if self.ended:
-                return
             if idx == 0:
                 self.first_ns = now
-                self._emit(etype, idx, 1, nbytes, now - self.t0, 0, now, now, None)
+                if gap > self.max_gap:
+                    self.max_gap = gap
+                if not self.ended:
+                    self._emit(etype, idx, 1, nbytes, now - self.t0, 0, now, now, None)
                 return
-            if not self.coalesce:
-                self._emit(etype, idx, 1, nbytes, gap, 0, now, now, None)
-                return
-            if self.p_type == etype:
-                self.p_count += 1
-                self.p_bytes += nbytes
-                self.p_last = now
-                if gap > self.p_max_gap:
-                    self.p_max_gap = gap
-                if self.p_count >= self.flush_events or now - self.p_first >= self.flush_ns:
-                    self._flush()
+            if gap > self.max_gap:
+                self.max_gap = gap
+            if self.ended:
                 return
             if self.p_type is not None:
                 self._flush()
+            if not self.coalesce:
+                self._emit(etype, idx, 1, nbytes, gap, 0, now, now, None)
+                return
             self.p_type = etype
             self.p_first = now
-            self.p_last = now
-            self.p_count = 1
-            self.p_bytes = nbytes
             self.p_gap = gap
             self.p_max_gap = 0
             self.p_index = idx
+            self.p_deltas0 = self.deltas - 1
+            self.p_bytes0 = self.delta_bytes - nbytes
+            self.p_limit = self.p_deltas0 + self.flush_events
+            self.p_deadline = now + self.flush_ns
 
     def event(self, etype: str, attrs: Optional[dict] = None, nbytes: int = 0) -> None:
         """A non-delta event (or the first event): always its own span, ended at once."""
@@ -166,13 +245,14 @@ class CallState:
         with self.lock:
             gap = now - self.last_ns
             self.last_ns = now
-            if gap > self.max_gap:
-                self.max_gap = gap
             idx = self.events
             self.events = idx + 1
+            span_gap = gap
             if idx == 0:
                 self.first_ns = now
-                gap = now - self.t0
+                span_gap = now - self.t0
+            if gap > self.max_gap:
+                self.max_gap = gap
             self.last_type = etype
             if nbytes:
                 self.delta_bytes += nbytes
@@ -180,14 +260,20 @@ class CallState:
                 return
             if self.p_type is not None:
                 self._flush()
-            self._emit(etype, idx, 1, nbytes, gap, 0, now, now, attrs)
+            self._emit(etype, idx, 1, nbytes, span_gap, 0, now, now, attrs)
 
     # ---- span emission (called with the lock held) -------------------------------------------
     def _flush(self) -> None:
         etype = self.p_type
+        if etype is None:
+            return
         self.p_type = None
-        if etype is not None:
-            self._emit(etype, self.p_index, self.p_count, self.p_bytes, self.p_gap, self.p_max_gap, self.p_first, self.p_last, None)
+        count = self.deltas - self.p_deltas0
+        nbytes = self.delta_bytes - self.p_bytes0
+        last = self.p_first if count <= 1 else self.last_ns
+        if self.p_max_gap > self.max_gap:
+            self.max_gap = self.p_max_gap
+        self._emit(etype, self.p_index, count, nbytes, self.p_gap, self.p_max_gap, self.p_first, last, None)
 
     def _emit(self, etype: str, idx: int, n: int, nbytes: int, gap: int, max_gap: int, first: int, last: int, extra: Optional[dict]) -> None:
         try:
@@ -219,7 +305,7 @@ class CallState:
         if self.p_type is None:
             return
         with self.lock:
-            if self.p_type is not None and not self.ended and now - self.p_first >= self.flush_ns:
+            if self.p_type is not None and not self.ended and now >= self.p_deadline:
                 self._flush()
 
     # ---- outcome ----------------------------------------------------------------------------
@@ -318,8 +404,8 @@ class CallState:
             a["gen_ai.response.model"] = self.response_model
         if self.response_id:
             a["gen_ai.response.id"] = self.response_id
-        if self.finish_reasons:
-            n = max(self.finish_reasons) + 1
+        if self.finish_reasons or self.nchoices:
+            n = max(max(self.finish_reasons, default=-1) + 1, self.nchoices)
             a["gen_ai.response.finish_reasons"] = [self.finish_reasons.get(i) or "" for i in range(n)]
         for k, v in self.usage.items():
             a[k] = v

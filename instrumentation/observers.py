@@ -56,14 +56,30 @@ def _extra(obj: Any, key: str) -> Any:
 
 
 def observe_chat(st: CallState, chunk: Any) -> None:
+    choices = chunk.choices
+    # fast path: one choice carrying only a text fragment (almost every chunk of a healthy stream)
+    if choices and len(choices) == 1 and st.response_id is not None and not st.sse_error and chunk.usage is None:
+        c = choices[0]
+        if c.finish_reason is None:
+            d = c.delta
+            if d is not None and not d.tool_calls and st.content is None:
+                t = d.content
+                idx = c.index
+                if idx >= st.nchoices:
+                    st.nchoices = idx + 1
+                st.delta(CHAT_EVENT, (len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass"))) if t else 0)
+                return
+    _observe_chat_slow(st, chunk, choices)
+
+
+def _observe_chat_slow(st: CallState, chunk: Any, choices: Any) -> None:
     if st.response_id is None:
-        st.response_id = getattr(chunk, "id", None)
+        st.response_id = getattr(chunk, "id", None) or ""
         st.response_model = getattr(chunk, "model", None)
     if st.sse_error:
         st.sse_error = False
         _in_band_error(st, chunk)
         return
-    choices = chunk.choices
     nbytes = 0
     fr = None
     if choices:
@@ -72,7 +88,7 @@ def observe_chat(st: CallState, chunk: Any) -> None:
             if d is not None:
                 t = d.content
                 if t:
-                    nbytes += len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass"))
+                    nbytes += _nbytes(t)
                     if st.content is not None:
                         st.content.append(t)
                 tcs = d.tool_calls
@@ -83,12 +99,12 @@ def observe_chat(st: CallState, chunk: Any) -> None:
                             nbytes += _nbytes(f.arguments)
             f = c.finish_reason
             idx = c.index
+            if idx >= st.nchoices:
+                st.nchoices = idx + 1
             if f is not None:
                 st.finish_reasons[idx] = f
                 if fr is None:
                     fr = f
-            elif idx not in st.finish_reasons:
-                st.finish_reasons[idx] = None
     usage = chunk.usage
     if fr is None and usage is None and choices:
         st.delta(CHAT_EVENT, nbytes)

@@ -361,13 +361,22 @@ def _done_marker(st: CallState, event: Optional[str]) -> None:
         st.event(event or "[DONE]", None)
 
 
+def _sse_marker(st: CallState, sse: Any) -> None:
+    """Only SSEs with an ``event:`` name or ``[``-data get here (never a chat chunk)."""
+    if sse.event == "error":
+        st.sse_error = True
+    elif sse.data.startswith("[DONE]"):
+        guarded("done_marker", _done_marker, st, sse.event)
+
+
 def _watch_sse_sync(st: CallState, inner: Any) -> Any:
     try:
         for sse in inner:
-            if sse.event == "error":
-                st.sse_error = True
-            elif sse.data.startswith("[DONE]"):
-                guarded("done_marker", _done_marker, st, sse.event)
+            try:
+                if sse._event is not None or sse._data[:1] == "[":
+                    _sse_marker(st, sse)
+            except Exception as exc:
+                hook_failed("sse_marker", exc)
             yield sse
     finally:
         inner.close()
@@ -376,10 +385,11 @@ def _watch_sse_sync(st: CallState, inner: Any) -> Any:
 async def _watch_sse_async(st: CallState, inner: Any) -> Any:
     try:
         async for sse in inner:
-            if sse.event == "error":
-                st.sse_error = True
-            elif sse.data.startswith("[DONE]"):
-                guarded("done_marker", _done_marker, st, sse.event)
+            try:
+                if sse._event is not None or sse._data[:1] == "[":
+                    _sse_marker(st, sse)
+            except Exception as exc:
+                hook_failed("sse_marker", exc)
             yield sse
     finally:
         await inner.aclose()
