@@ -43,7 +43,11 @@ def _emit(url: str, token: str) -> tuple[str, set[str]]:
         "streamtriage.call.mode": "stream", "streamtriage.outcome": "transport_error",
         "streamtriage.terminal.seen": False, "gen_ai.operation.name": "chat",
         "gen_ai.request.model": "gpt-4o-mini", "streamtriage.request.fingerprint": "0123456789abcdef",
-        "streamtriage.exception.type": "openai.APIConnectionError",
+        "streamtriage.exception.type": "openai.APIConnectionError", "error.type": "openai.APIConnectionError",
+        "streamtriage.exception.chain": ("openai.APIConnectionError", "httpx2.RemoteProtocolError"),
+        "streamtriage.exception.message": "peer closed connection without sending complete message body "
+                                          "(incomplete chunked read)",
+        "streamtriage.event.count": 3, "streamtriage.delta.count": 3, "http.response.status_code": 200,
     }) as call:
         for i in range(3):
             with tracer.start_as_current_span("chat.completion.chunk", attributes={
@@ -103,3 +107,24 @@ def test_clickhouse_endpoint_on_a_server_store_matches_the_server(stack) -> None
     with pytest.raises(Exception) as info:
         clickhouse_connect.get_client(host="127.0.0.1", port=ch_port, username="default", password="wrong")
     assert "516" in str(info.value)
+
+
+def test_classifier_labels_calls_through_the_http_store(stack) -> None:
+    """Ingest -> classify -> read labels back, every step over HTTP to the server store."""
+    from streamtriage.classifier.service import Classifier
+
+    server, svc, ch_port = stack
+    trace_id, span_ids = _emit(svc.url, "t0ken")
+    found = _wait_for_spans(svc, trace_id, span_ids)
+    store = clickhouse_connect.get_client(host="127.0.0.1", port=server.port, database=DB)
+    result = Classifier(store, DB, slack_s=5).run_once()
+    mine = [lb for lb in result["labels"] if lb["trace_id"] == trace_id]
+    assert len(mine) == 1 and mine[0]["span_id"] == found["call"]["SpanId"]
+    kb_id = mine[0]["kb_id"]
+    assert kb_id.startswith("llm/")
+    incidents = svc.get_json("/api/incidents?since=1h")
+    assert any(i.get("TraceId") == trace_id and i.get("KbId") == kb_id for i in incidents), incidents[:3]
+    grafana = clickhouse_connect.get_client(host="127.0.0.1", port=ch_port, username="default", password="t0ken")
+    rows = grafana.query("SELECT KbId FROM streamtriage_labels FINAL WHERE TraceId = {t:String} AND IsDeleted = 0",
+                         parameters={"t": trace_id}).result_rows
+    assert rows == [(kb_id,)]
