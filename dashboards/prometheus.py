@@ -27,7 +27,7 @@ def _kb(collector_url: str, kb_id: str) -> str:
 def render_rules(collector_url: str = DEFAULT_COLLECTOR_URL) -> dict[str, Any]:
     fw, tw = _m(T.FAILURE_WINDOW_S), _m(T.TRUNCATION_WINDOW_S)
     inc = 'streamtriage_incidents{category="incomplete_stream"}'
-    recent, base = _m(T.INCOMPLETE_RECENT_S), _m(T.INCOMPLETE_BASELINE_S)
+    recent, base = _m(T.INCOMPLETE_RECENT_S), _m(T.INCOMPLETE_BASELINE_S - T.INCOMPLETE_RECENT_S)
     windows = (T.INCOMPLETE_BASELINE_S - T.INCOMPLETE_RECENT_S) // T.INCOMPLETE_RECENT_S
     rules = [
         {
@@ -52,15 +52,15 @@ def render_rules(collector_url: str = DEFAULT_COLLECTOR_URL) -> dict[str, Any]:
                      f"and\n"
                      f"delta({inc}[{recent}])\n"
                      f"  >= {T.INCOMPLETE_SPIKE_FACTOR} * clamp_min(\n"
-                     f"    (delta({inc}[{_m(T.INCOMPLETE_BASELINE_S - T.INCOMPLETE_RECENT_S)}] offset {recent}) "
+                     f"    (delta({inc}[{base}] offset {recent}) "
                      f"/ {windows}) or ({inc} * 0),\n"
                      f"    1)"),
             "for": T.INCOMPLETE_FOR,
             "labels": {"severity": "critical", "component": "streamtriage", "category": "incomplete_stream"},
             "annotations": {
-                "summary": "{{ $value }} more incomplete streams in the last " + recent,
+                "summary": "{{ $value | humanize }} more incomplete streams in the last " + recent,
                 "description": f"At least {T.INCOMPLETE_SPIKE_MIN} streams ended without their terminal event in "
-                               f"{recent}, {T.INCOMPLETE_SPIKE_FACTOR}x the average of the {base} before. Usual KB "
+                               f"{recent}, {T.INCOMPLETE_SPIKE_FACTOR}x the {recent} average of the {base} before. Usual KB "
                                "entries: llm/peer-closed-incomplete-chunked-read (upstream or proxy cut the body), "
                                "llm/stream-stall-no-idle-timeout (stall without an idle timeout).",
                 "runbook_url": _kb(collector_url, "llm/peer-closed-incomplete-chunked-read"),

@@ -314,6 +314,8 @@ def build_dataset(now: datetime | None = None, seed: int = 7) -> tuple[list[list
     for i in range(5):
         b.stream_call("checkout-bot", "gpt-4o-mini", "chat.completions", 1250 + 100 * i, outcome="transport_error",
                       max_gap_ms=150.0, kb_id="llm/peer-closed-incomplete-chunked-read")
+    for i in range(4):  # recent healthy gpt-4.1 traffic, so the truncation rate has a denominator
+        b.stream_call("support-agent", "gpt-4.1", "chat.completions", 1100 + 150 * i)
     # A healthy service: must never fire an alert.
     for i in range(8):
         b.stream_call("search-api", "gpt-4o-mini", "chat.completions", 1220 + 60 * i)
