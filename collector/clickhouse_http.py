@@ -417,14 +417,19 @@ class Limits:
 
 # Settings a read-only client may pass: they change how results are computed or printed, never
 # what may be read or written. Anything else is refused like ClickHouse does in readonly mode.
-_SAFE_SETTING_PREFIXES = ("output_format_", "format_", "date_time_", "cast_", "input_format_",
-                          "join_", "optimize_", "aggregate_functions_", "interval_output_")
+# Format settings that name server files (templates, schemas; ``output_format_schema`` even writes
+# one) are excluded from the prefixes by name.
+_SAFE_SETTING_PREFIXES = ("output_format_", "date_time_", "cast_", "join_", "optimize_",
+                          "aggregate_functions_", "interval_output_", "format_csv_", "format_tsv_")
+_UNSAFE_SETTINGS = frozenset({"output_format_schema", "format_schema", "format_template_row",
+                              "format_template_resultset", "format_template_rows_between_delimiter",
+                              "format_display_secrets_in_show_and_select", "output_format_parquet_write_bloom_filter"})
 _SAFE_SETTINGS = frozenset({
     "max_block_size", "extremes", "log_comment", "session_timezone",
     "prefer_column_name_to_alias", "transform_null_in", "join_use_nulls", "enable_analyzer",
     "max_rows_to_read", "max_bytes_to_read", "read_overflow_mode", "max_rows_to_group_by",
     "group_by_overflow_mode", "max_query_size", "totals_mode", "use_index_for_in_with_subqueries",
-    "mutations_sync", "query_plan_enable_optimizations", "count_distinct_implementation",
+    "query_plan_enable_optimizations", "count_distinct_implementation",
     "precise_float_parsing", "allow_experimental_analyzer",
 })
 
@@ -460,7 +465,7 @@ def read_only_settings(requested: Mapping[str, str], limits: Limits) -> dict[str
                 raise ClickHouseError(36, f"Bad value {value!r} for setting {name}")
             caps[name] = value
             continue
-        if name in _SAFE_SETTINGS or name.startswith(_SAFE_SETTING_PREFIXES):
+        if name not in _UNSAFE_SETTINGS and (name in _SAFE_SETTINGS or name.startswith(_SAFE_SETTING_PREFIXES)):
             out[name] = value
             continue
         raise ClickHouseError(164, f"Cannot modify '{name}' setting in readonly mode")
@@ -563,7 +568,8 @@ def parse_request(method: str, query_string: str, headers: Mapping[str, str], bo
         elif key == "default_format":
             req.default_format = value or req.default_format
         elif key == "query_id":
-            req.query_id = value
+            # echoed in a response header: printable ASCII only
+            req.query_id = value if re.fullmatch(r"[\x20-\x7e]{1,256}", value) else ""
         elif key == "user":
             req.user = value
         elif key == "password":
@@ -638,9 +644,10 @@ class ClickHouseHTTP:
         if self._policy is None:
             try:
                 self._policy = ReadOnlyPolicy.from_engine_lists(*self.engine.function_names())
-            except ClickHouseError:
-                log.warning("could not read the engine's function lists; using the built-in list")
-                self._policy = ReadOnlyPolicy()
+            except ClickHouseError as exc:
+                # Not cached: the engine's own list is asked for again on the next request.
+                log.warning("could not read the engine's function lists (%s); using the built-in list", exc)
+                return ReadOnlyPolicy()
         return self._policy
 
     # -- authentication ----------------------------------------------------------------------

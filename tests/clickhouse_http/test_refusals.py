@@ -134,6 +134,8 @@ def test_each_escape_attempt_is_refused(endpoint, store_db, secret_file, tmp_pat
 @pytest.mark.parametrize("params", [
     {"readonly": "0"}, {"readonly": "false"}, {"allow_ddl": "1"}, {"allow_introspection_functions": "1"},
     {"max_execution_time": "abc"}, {"async_insert": "1"}, {"user_files_path": "/"},
+    {"format_template_row": "/etc/passwd"}, {"format_schema": "/etc/passwd:x"}, {"output_format_schema": "/tmp/x"},
+    {"format_display_secrets_in_show_and_select": "1"},
 ])
 def test_settings_injection_through_url_params_is_refused(endpoint, params) -> None:
     status, headers, body = post(endpoint, "SELECT 1", params=params)
@@ -229,3 +231,8 @@ def test_threads_are_capped_for_endpoint_queries(make_endpoint) -> None:
     ep = make_endpoint(limits=Limits(max_threads=1))
     status, _, body = post(ep, "SELECT getSetting('max_threads')", params={"max_threads": "64"})
     assert (status, body) == (200, b"1\n")
+
+
+def test_query_id_is_not_echoed_into_headers_verbatim(endpoint) -> None:
+    status, headers, body = post(endpoint, "SELECT 1", params={"query_id": "a\r\nX-Evil: 1"})
+    assert status == 200 and "X-Evil" not in headers and "\n" not in headers["X-ClickHouse-Query-Id"]
