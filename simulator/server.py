@@ -146,9 +146,10 @@ class SimServer:
             body = req.json() if req.method == "POST" else {}
             fault = parse_fault(str(body.get("model") or ""), req.headers)
         except (BadRequest, FaultError) as exc:
-            writer.write(json_response(400, p.error_body(str(exc), "invalid_request_error")))
+            writer.write(json_response(400, p.error_body(str(exc), "invalid_request_error"),
+                                       keep_alive=req.keep_alive))
             await writer.drain()
-            return True
+            return req.keep_alive
         entry = self.state.new_entry(req.method, req.path, fault.name, req.headers)
         attempt = self.state.attempt(req.method, req.path, req.body, req.headers)
         try:
@@ -189,9 +190,9 @@ class SimServer:
             entry.status = 404
             entry.end = "complete"
             writer.write(json_response(404, p.error_body(f"Unknown route {req.method} {req.path}",
-                                                         "invalid_request_error")))
+                                                         "invalid_request_error"), keep_alive=req.keep_alive))
             await writer.drain()
-            return True
+            return req.keep_alive
         reply = await handler(req, body, fault, **params)
         if isinstance(reply, Reply):
             entry.status = reply.status
@@ -387,14 +388,15 @@ class SimServer:
         if req.path == "/_sim/log" and req.method == "GET":
             run = req.query.get("run", [None])[0]
             log = [e for e in self.state.snapshot() if run is None or e["run"] == run]
-            writer.write(json_response(200, {"data": log}))
+            writer.write(json_response(200, {"data": log}, keep_alive=req.keep_alive))
         elif req.path == "/_sim/reset" and req.method == "POST":
             self.state.reset()
-            writer.write(json_response(200, {"ok": True}))
+            writer.write(json_response(200, {"ok": True}, keep_alive=req.keep_alive))
         elif req.path == "/_sim/faults" and req.method == "GET":
-            writer.write(json_response(200, {"data": FAULTS}))
+            writer.write(json_response(200, {"data": FAULTS}, keep_alive=req.keep_alive))
         else:
-            writer.write(json_response(404, p.error_body(f"Unknown admin route {req.path}", "invalid_request_error")))
+            writer.write(json_response(404, p.error_body(f"Unknown admin route {req.path}", "invalid_request_error"),
+                                       keep_alive=req.keep_alive))
         await writer.drain()
         return req.keep_alive
 
