@@ -498,11 +498,11 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
         if enc == "gzip":
             return gzip.decompress(body)
         if enc == "deflate":
-            return zlib.decompress(body)
+            return _all_frames(body, zlib.decompressobj)
         if enc == "lz4":
             import lz4.frame
 
-            return lz4.frame.decompress(body)
+            return _all_frames(body, lz4.frame.LZ4FrameDecompressor)
         if enc == "zstd":
             return _zstd().decompress(body)
         if enc == "br":
@@ -514,6 +514,19 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
     except Exception as exc:
         raise ClickHouseError(36, f"Cannot decode request body with Content-Encoding {enc}: {exc}") from exc
     raise ClickHouseError(36, f"Unknown Content-Encoding of the request body: {enc}")
+
+
+def _all_frames(body: bytes, decompressor: Callable[[], Any]) -> bytes:
+    """Decompress concatenated frames: a streaming client compresses each block on its own."""
+    out: list[bytes] = []
+    rest = body
+    while rest:
+        d = decompressor()
+        out.append(d.decompress(rest))
+        if not getattr(d, "eof", True):
+            raise ValueError("truncated compressed body")
+        rest = d.unused_data
+    return b"".join(out)
 
 
 def _zstd() -> Any:

@@ -37,10 +37,12 @@ def test_insert_and_read_back_with_each_compression(standin: ClickHouseStandin, 
         "SpanAttributes Map(LowCardinality(String), String), Duration UInt64, Names Array(String)) "
         "ENGINE = MergeTree ORDER BY Timestamp"
     )
-    summary = client.insert(f"{db}.spans", _rows(500), column_names=COLUMNS)
-    assert summary.written_rows == 500
+    # enough rows for several Native blocks, each compressed as its own frame by the client
+    n = 40_000
+    summary = client.insert(f"{db}.spans", _rows(n), column_names=COLUMNS)
+    assert summary.written_rows == n
     result = client.query(f"SELECT count(), sum(Duration), uniqExact(SpanAttributes['gen_ai.request.model']) FROM {db}.spans")
-    assert result.result_rows == [(500, sum(i * 1000 for i in range(500)), 3)]
+    assert result.result_rows == [(n, sum(i * 1000 for i in range(n)), 3)]
     first = client.query(f"SELECT TraceId, SpanAttributes, Names FROM {db}.spans ORDER BY Duration LIMIT 2").result_rows
     assert first == [(f"{0:032x}", {"gen_ai.request.model": "m0"}, []), (f"{1:032x}", {"gen_ai.request.model": "m1"}, ["a"])]
 
@@ -75,3 +77,18 @@ def test_restart_on_same_port_keeps_data(tmp_path: Path) -> None:
         ch.start()
         assert ch.port == port
         assert client.query("SELECT sum(a) FROM keep").result_rows == [(3,)]
+
+
+@pytest.mark.parametrize("encoding", ["lz4", "zstd", "gzip", "deflate"])
+def test_request_bodies_of_concatenated_frames_decode_whole(encoding: str) -> None:
+    import gzip
+    import zlib
+
+    import lz4.frame
+
+    from streamtriage.collector.clickhouse_http import _zstd, decode_body
+
+    compress = {"lz4": lz4.frame.compress, "zstd": _zstd().compress, "gzip": gzip.compress,
+                "deflate": zlib.compress}[encoding]
+    parts = [bytes([i]) * (1000 + i) for i in range(5)]
+    assert decode_body(b"".join(compress(p) for p in parts), encoding) == b"".join(parts)
