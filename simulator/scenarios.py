@@ -44,6 +44,7 @@ class AppView:
     exception: str | None = None  # module-qualified class the app caught, e.g. "openai.APIConnectionError"
     cause: str | None = None  # next class in the chain (__cause__, else __context__)
     events: int | None = None  # stream events the app's loop received
+    attempts: int | None = None  # requests the server saw, where this SDK line retries differently
     # Overrides of the scenario-level expectations where this SDK line differs (e.g. 1.x drains after [DONE]).
     outcome: str | None = None
     kb_id: str | None = None
@@ -101,6 +102,12 @@ class Scenario:
         if sdk_version is not None and self.view(sdk_version).healthy is not None:
             return bool(self.view(sdk_version).healthy)
         return self.healthy
+
+    def attempts(self, sdk_version: str | None = None) -> int:
+        """Requests the server should see for the scenario's main call."""
+        if sdk_version is not None and self.view(sdk_version).attempts is not None:
+            return int(self.view(sdk_version).attempts)  # type: ignore[arg-type]
+        return self.expected_attempts
 
     def outcome(self, sdk_version: str | None = None) -> str:
         if sdk_version is not None and self.view(sdk_version).outcome:
@@ -281,6 +288,28 @@ SCENARIOS: tuple[Scenario, ...] = (
       params={"status": 524, "retry_after_ms": 20}, max_retries=1, expected_attempts=2, expected_kb_id=PROXY,
       expected_category=INC, expected_outcome="http_error", expected_terminal_seen=False,
       views=_same(exception="openai.InternalServerError", events=0)),
+    S("chat-429-retry-after-long", "HTTP 429 with Retry-After: 200. 3.x (and 2.54) give up at once; 1.x retries "
+      "with its own backoff.", CHAT, "chat.create_stream", "status", params={"status": 429, "retry_after": 200},
+      max_retries=1, expected_category="rate_limit", expected_outcome="http_error", expected_terminal_seen=False,
+      views={"v3": AppView(exception="openai.RateLimitError", events=0, attempts=1),
+             "legacy": AppView(exception="openai.RateLimitError", events=0, attempts=2)}),
+    S("chat-503-no-retry", "HTTP 503 with x-should-retry: false: not retried.", CHAT, "chat.create_stream", "status",
+      params={"status": 503, "should_retry": "false"}, max_retries=2, expected_category="server_error",
+      expected_outcome="http_error", expected_terminal_seen=False,
+      views=_same(exception="openai.InternalServerError", events=0)),
+    S("chat-drop-once", "Connection closed before the status line once (stale keep-alive), then a healthy "
+      "stream: the SDK retries.", CHAT, "chat.create_stream", "drop", params={"times": 1}, max_retries=2,
+      expected_attempts=2, healthy=True, expected_finish_reason="stop", views=_same(events=7)),
+    S("chat-drop", "Connection closed before the status line on every attempt (1 retry): APIConnectionError "
+      "'Server disconnected without sending a response.' (no catalogue entry).", CHAT, "chat.create_stream", "drop",
+      max_retries=1, expected_attempts=2, expected_outcome="transport_error", expected_terminal_seen=False,
+      views={"v3": AppView(exception=CONN3, cause="httpx2.RemoteProtocolError", events=0),
+             "legacy": AppView(exception=CONN3, cause="httpx.RemoteProtocolError", events=0)}),
+    S("chat-request-cut", "Non-streamed completion whose Content-Length body is cut: raised inside the retry loop, "
+      "so unlike a stream it is retried.", CHAT, "chat.create", "cut", max_retries=1, expected_attempts=2,
+      expected_kb_id=PEER, expected_category=INC, expected_outcome="transport_error", expected_terminal_seen=False,
+      views={"v3": AppView(exception=CONN3, cause="httpx2.RemoteProtocolError"),
+             "legacy": AppView(exception=CONN3, cause="httpx.RemoteProtocolError")}),
     # ---------------------------------------------------------------- Chat Completions: parser traps / client side
     S("chat-empty-choices-usage", "include_usage adds a final chunk with choices [] and usage; the app reads "
       "chunk.choices[0] and crashes with IndexError.", CHAT, "chat.create_stream_index0", "usage",
@@ -346,7 +375,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     S("responses-background-stuck", "Background job stays queued forever; the app's poll loop gives up at its "
       "deadline.", RESP, "responses.background_poll", "stuck", params={"status": "queued"},
       expected_kb_id="llm/responses-background-poll-or-resume-failure", expected_category=HANG,
-      expected_status="queued", gives_up=True, app={"poll_interval": 0.02, "deadline": 0.4}),
+      expected_terminal_seen=False, expected_status="queued", gives_up=True,
+      app={"poll_interval": 0.02, "max_polls": 8}),
+    S("responses-background-stuck-in-progress", "Background job stays in_progress forever; the app's poll loop "
+      "gives up after 8 polls.", RESP, "responses.background_poll", "stuck", params={"status": "in_progress"},
+      expected_kb_id="llm/responses-background-poll-or-resume-failure", expected_category=HANG,
+      expected_terminal_seen=False, expected_status="in_progress", gives_up=True,
+      app={"poll_interval": 0.02, "max_polls": 8}),
     # ---------------------------------------------------------------- Assistants runs: streams
     S("runs-stream-healthy", "Healthy run stream via runs.stream(event_handler=...), until_done(), get_final_run().",
       RUNS, "runs.stream_handler", "healthy", healthy=True, expected_status="completed", views=_same(events=15)),
@@ -425,8 +460,8 @@ SCENARIOS: tuple[Scenario, ...] = (
       app={"poll_interval_ms": 20, "deadline": 0.4}),
     S("runs-poll-stuck-in-progress", "The app's own retrieve() loop on a run stuck in_progress, bounded by its "
       "deadline.", RUNS, "runs.manual_poll", "stuck", params={"status": "in_progress"},
-      expected_kb_id=POLL_FOREVER, expected_category=HANG, expected_status="in_progress", gives_up=True,
-      app={"poll_interval": 0.02, "deadline": 0.4}),
+      expected_kb_id=POLL_FOREVER, expected_category=HANG, expected_terminal_seen=False,
+      expected_status="in_progress", gives_up=True, app={"poll_interval": 0.02, "max_polls": 8}),
     # ---------------------------------------------------------------- Vector stores
     S("vs-file-healthy", "vector_stores.files.create_and_poll(): in_progress, then completed.", "vector_stores.files",
       "vector_stores.files.create_and_poll", "slow-done", params={"polls": 2}, healthy=True,
