@@ -126,13 +126,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from streamtriage.collector.clickhouse_http import ChdbEngine, ClickHouseHTTP, Credentials, asgi_app
+    from streamtriage.collector.clickhouse_http import (ChdbEngine, ClickHouseHTTP, Credentials, asgi_app,
+                                                         listening_socket)
 
     engine = ChdbEngine(os.path.realpath(args.path))
     creds = Credentials(args.user, args.password) if args.user and args.password else None
     core = ClickHouseHTTP(engine, read_only=False, credentials=creds, display_name="streamtriage-standin")
-    uvicorn.run(asgi_app(core), host=args.host, port=args.port, log_level="warning", lifespan="off",
-                access_log=False)
+    server = uvicorn.Server(uvicorn.Config(asgi_app(core), log_level="warning", lifespan="off", access_log=False))
+    server.run(sockets=[listening_socket(args.host, args.port)])
     engine.close()
 
 
