@@ -92,3 +92,13 @@ def test_request_bodies_of_concatenated_frames_decode_whole(encoding: str) -> No
                 "deflate": zlib.compress}[encoding]
     parts = [bytes([i]) * (1000 + i) for i in range(5)]
     assert decode_body(b"".join(compress(p) for p in parts), encoding) == b"".join(parts)
+
+
+def test_standin_with_credentials(tmp_path: Path) -> None:
+    with ClickHouseStandin(tmp_path / "data", user="writer", password="pw") as ch:
+        assert ch.url == f"http://writer:pw@127.0.0.1:{ch.port}"
+        client = clickhouse_connect.get_client(host="127.0.0.1", port=ch.port, username="writer", password="pw")
+        assert client.command("SELECT 1") == 1
+        with pytest.raises(Exception) as info:
+            clickhouse_connect.get_client(host="127.0.0.1", port=ch.port, username="writer", password="nope")
+        assert "516" in str(info.value)
