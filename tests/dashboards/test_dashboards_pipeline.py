@@ -50,7 +50,7 @@ class Pipeline:
     runs: list[dict[str, Any]]
     time_from: datetime
     time_to: datetime
-    log: str
+    collector: Any
 
     def scenario(self, name: str) -> Scenario:
         return get(name)
@@ -88,7 +88,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         status, _, body = svc.request("POST", "/api/classify")
         assert status == 200, body[:500]
         yield Pipeline(client, runs, start - timedelta(minutes=1), datetime.now(timezone.utc) + timedelta(minutes=1),
-                       svc.log())
+                       svc)
 
 
 def rows(p: Pipeline, uid: str, title: str, **selected: Variable) -> list[dict[str, Any]]:
@@ -153,6 +153,29 @@ def test_incidents_name_the_expected_kb_entries(pipeline: Pipeline) -> None:
     assert all(len(r["TraceId"]) == 32 for r in incidents)
     top = {r["KbId"]: r["incidents"] for r in rows(pipeline, INCIDENTS, "Top root causes")}
     assert top["llm/peer-closed-incomplete-chunked-read"] >= 5
+
+
+def test_incident_links_resolve_to_the_kb_entry_and_the_trace(pipeline: Pipeline) -> None:
+    """The KbId link's URL answers with the entry's Markdown; the TraceId link's trace query finds the call."""
+    dash = render_dashboards(ExportOptions(collector_url=pipeline.collector.url))[INCIDENTS]
+    collector_url = next(v["current"]["value"] for v in dash["templating"]["list"] if v["name"] == "collector_url")
+    table = next(p for p in dash["panels"] if p["title"] == "Incidents")
+    links = {o["matcher"]["options"]: o["properties"][0]["value"][0] for o in table["fieldConfig"]["overrides"]
+             if o["properties"][0]["id"] == "links"}
+    incidents = rows(pipeline, INCIDENTS, "Incidents")
+    for kb_id in {r["KbId"] for r in incidents if r["KbId"]}:
+        url = links["KbId"]["url"].replace("${collector_url}", collector_url).replace("${__value.raw}", kb_id)
+        status, headers, body = pipeline.collector.request("GET", url[len(pipeline.collector.url):])
+        assert status == 200 and kb_id in body.decode(), (url, status, body[:200])
+    cut = next(r for r in incidents if r["model"] == get("chat-cut-fin").model)
+    spans = pipeline.client.query(
+        """WITH {tid:String} AS __gf_trace_id,
+             (SELECT min(Start) FROM otel_traces_trace_id_ts WHERE TraceId = __gf_trace_id) AS __gf_trace_start,
+             (SELECT max(End) + 1 FROM otel_traces_trace_id_ts WHERE TraceId = __gf_trace_id) AS __gf_trace_end
+           SELECT SpanName, ParentSpanId, StatusCode FROM otel_traces
+           WHERE TraceId = __gf_trace_id AND Timestamp >= __gf_trace_start AND Timestamp <= __gf_trace_end""",
+        parameters={"tid": cut["TraceId"]}).result_rows
+    assert any(parent == "" and code == "Error" for _, parent, code in spans) and len(spans) > 1
 
 
 def test_runs_dashboard_lists_the_stuck_objects(pipeline: Pipeline) -> None:
