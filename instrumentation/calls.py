@@ -327,16 +327,18 @@ class CallState:
         self.stream_ended = True
         if self.outcome is None:
             self.set_exception(exc, in_stream=True)
-            if isinstance(exc, GeneratorExit):
-                self.cancel_reason = self.cancel_reason or "generator_exit"
-            elif self.outcome == "cancelled":
-                self.cancel_reason = self.cancel_reason or "task_cancelled"
         if not self.helper_owned:
             self.finish()
 
     def set_exception(self, exc: BaseException, *, in_stream: bool) -> None:
-        self.exc = exc
         outcome = errors.outcome_of(exc, in_stream=in_stream)
+        if outcome == "cancelled":
+            self.outcome = outcome
+            self.cancel_reason = self.cancel_reason or errors.cancel_reason(exc)
+            if self.cancel_reason == "interrupted":
+                self.app_exc = exc
+            return
+        self.exc = exc
         if outcome == "http_error" and self.events:
             outcome = "error"
         self.outcome = outcome
@@ -354,11 +356,9 @@ class CallState:
             return
         if not self.stream_ended:
             self.stream_ended = True
+            self.outcome = "app_error" if app_exc is not None and reason != "interrupted" else "cancelled"
             if app_exc is not None:
-                self.outcome = "app_error"
                 self.app_exc = app_exc
-            else:
-                self.outcome = "cancelled"
             self.cancel_reason = reason
         self.finish()
 

@@ -44,8 +44,8 @@ def outcome_of(exc: BaseException, *, in_stream: bool) -> str:
     """
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
-    if isinstance(exc, GeneratorExit):
-        return "cancelled"
+    if not isinstance(exc, Exception):
+        return "cancelled"  # GeneratorExit, KeyboardInterrupt, an app deadline raised into the thread
     names = _names(exc)
     if "APIStatusError" in names:
         return "http_error"
@@ -62,6 +62,15 @@ def outcome_of(exc: BaseException, *, in_stream: bool) -> str:
     if in_stream and "APIError" in names:
         return "error_event"
     return "error"
+
+
+def cancel_reason(exc: BaseException) -> str:
+    """``streamtriage.cancel.reason`` for an exception that stopped the call from outside."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "task_cancelled"
+    if isinstance(exc, GeneratorExit):
+        return "generator_exit"
+    return "interrupted"
 
 
 def api_error_fields(exc: BaseException) -> tuple[Optional[str], Optional[str]]:

@@ -14,6 +14,7 @@ original exactly as the app did and returns/raises exactly what it returned/rais
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import importlib
@@ -134,8 +135,6 @@ def _request_failed(rec: Any, exc: BaseException) -> None:
         rec.stream_ended = True
         if rec.outcome is None:
             rec.set_exception(exc, in_stream=False)
-            if rec.outcome == "cancelled":
-                rec.cancel_reason = "task_cancelled"
         rec.finish()
     else:
         rec.request_failed(exc)
@@ -410,7 +409,11 @@ def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
 def _on_close(obj: Any) -> None:
     st = obj.__dict__.get(ATTR)
     if st is not None and not st.ended and not st.exiting:
-        st.cancelled("close")
+        unwinding = sys.exc_info()[1]  # a close() in an except/finally block: the app's exception stopped it
+        if unwinding is not None and isinstance(unwinding, Exception):
+            st.cancelled("close", app_exc=unwinding)
+        else:
+            st.cancelled("close")
 
 
 def _on_exit(obj: Any, exc: Optional[BaseException]) -> None:
@@ -429,7 +432,7 @@ def _exit_state(st: CallState, exc: Optional[BaseException]) -> None:
         if exc is None:
             st.cancelled("context_exit")
         elif errors.outcome_of(exc, in_stream=False) == "cancelled":
-            st.cancelled("task_cancelled")
+            st.cancelled(errors.cancel_reason(exc), app_exc=None if isinstance(exc, asyncio.CancelledError) else exc)
         else:
             st.cancelled("context_exit", app_exc=exc)
         return

@@ -136,6 +136,10 @@ class PollCall:
         interval = None
         if helper is not None:
             helper.poll_count += 1
+            if status is not None:
+                helper.status = status  # the loop's call span reports the last status it saw
+            if info.object_id and not helper.object_id:
+                helper.object_id = info.object_id
             interval = helper.poll_interval_ms
             if interval is None:
                 interval = self.poll_after_ms or helper.poll_after_ms or 1000.0
