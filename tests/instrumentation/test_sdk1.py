@@ -1,0 +1,57 @@
+"""The hook on the openai 1.x SDK (httpx transport, raw ``httpx.*`` errors, ``_sleep_for_retry``
+retry loop): a subset of the catalogue, sync and async, run in ``.venv-openai1`` in a subprocess
+with the same differential + span check as the 3.x run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+VENV_PY = REPO / ".venv-openai1" / "bin" / "python"
+SUBSET = [
+    "chat-healthy", "chat-healthy-helper", "chat-request", "chat-no-done", "chat-cut-fin", "chat-cut-rst",
+    "chat-stall-timeout", "chat-stall-headers", "chat-done-hold", "chat-error-event", "chat-error-event-bare",
+    "chat-429", "chat-retry-500-once", "chat-length-helper", "chat-early-break", "responses-healthy",
+    "responses-healthy-helper", "responses-cut", "responses-failed", "responses-error-flat",
+    "responses-background-healthy", "runs-stream-healthy", "runs-stream-cut", "runs-stream-stall-timeout",
+    "runs-stream-error-event", "runs-poll-healthy", "runs-poll-stuck-queued", "runs-poll-stuck-in-progress",
+    "vs-file-healthy", "vs-batch-stuck",
+]
+SCRIPT = """
+import json, sys, traceback
+import openai
+from streamtriage.simulator import run_simulator
+from streamtriage.simulator.scenarios import BY_NAME
+from tests.instrumentation.scenario_check import check_scenario
+results = {}
+with run_simulator() as sim:
+    for name in json.loads(sys.argv[1]):
+        for mode in ("sync", "async"):
+            try:
+                check_scenario(sim.base_url, BY_NAME[name], mode)
+                results[name + "/" + mode] = "ok"
+            except BaseException:
+                results[name + "/" + mode] = traceback.format_exc()[-1500:]
+print(json.dumps({"sdk": openai.__version__, "results": results}))
+"""
+
+
+@pytest.mark.skipif(not VENV_PY.exists(), reason="no .venv-openai1: run `bash scripts/sdk-matrix.sh`")
+def test_hook_on_openai_1x() -> None:
+    from streamtriage.simulator.scenarios import BY_NAME
+
+    names = [n for n in SUBSET if n in BY_NAME]
+    assert len(names) >= 25
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([str(VENV_PY), "-c", SCRIPT, json.dumps(names)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["sdk"].startswith("1.")
+    failed = {k: v for k, v in out["results"].items() if v != "ok"}
+    assert not failed, "\n\n".join(f"{k}:\n{v}" for k, v in failed.items())
+    assert len(out["results"]) == 2 * len(names)
