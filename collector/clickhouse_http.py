@@ -937,6 +937,9 @@ async def startup(state: Any) -> None:
     core = ClickHouseHTTP(engine, read_only=True, credentials=creds, database=state.store.database)
     server = await asyncio.to_thread(start_server, core, settings.host, int(port))
     state.extras["clickhouse_http"] = (server, engine)
+    if creds is None and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("read-only ClickHouse endpoint on %s:%d has no credentials: anyone who can reach it can "
+                    "read every span; set --token", settings.host, server.port)
     log.info("read-only ClickHouse HTTP endpoint on http://%s:%d (database %s)%s", settings.host,
                 server.port, state.store.database, "" if creds else ", no credentials required")
 

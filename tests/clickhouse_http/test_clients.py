@@ -186,3 +186,36 @@ def test_form_encoded_queries_and_parameters(endpoint) -> None:
     rows = client.query("SELECT name FROM sample WHERE id IN {ids:Array(UInt32)} ORDER BY id",
                         parameters={"ids": [2, 4]}).result_rows
     assert rows == [("name-2",), ("name-4",)]
+
+
+def test_grafana_plugin_style_requests(make_endpoint, store_db) -> None:
+    """What clickhouse-go's HTTP transport (the Grafana plugin) sends: POST body, default_format=Native,
+    database and settings as URL parameters, basic auth; plus the plugin's schema-browsing queries."""
+    import base64
+
+    from streamtriage.collector.clickhouse_http import Credentials
+
+    store, db = store_db
+    ep = make_endpoint(credentials=Credentials("grafana", "tok"))
+    auth = {"Authorization": "Basic " + base64.b64encode(b"grafana:tok").decode(),
+            "Content-Type": "text/plain; charset=utf-8"}
+    params = urllib.parse.urlencode({"database": db, "default_format": "Native", "max_execution_time": "60",
+                                     "query_id": "grafana-1"})
+    status, headers, body = _get(f"{ep.url}/?{params}", data=TYPED_SQL.encode(), headers=auth)
+    assert status == 200 and headers["X-ClickHouse-Format"] == "Native"
+    assert body == store.raw_query(TYPED_SQL, fmt="Native")
+    for sql in ["SELECT 1", "SELECT version()", "SHOW DATABASES", f"SHOW TABLES FROM `{db}`", f"DESC TABLE `{db}`.`sample`",
+                f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'sample'",
+                "SELECT timeZone()"]:
+        status, _, body = _get(f"{ep.url}/?{params}", data=sql.encode(), headers=auth)
+        assert status == 200 and body == store.raw_query(sql, fmt="Native"), sql
+
+
+def test_node_client_with_credentials(make_endpoint) -> None:
+    from streamtriage.collector.clickhouse_http import Credentials
+
+    ep = make_endpoint(credentials=Credentials("grafana", "tok"))
+    ok, bad = _node(ep, [{"kind": "query", "query": "SELECT count() AS n FROM sample"}], "grafana", "tok")[0], \
+        _node(ep, [{"kind": "query", "query": "SELECT 1"}], "grafana", "wrong")[0]
+    assert ok["ok"] is True and ok["data"] == [{"n": 50}]
+    assert bad == {"ok": False, "code": "516", "type": "AUTHENTICATION_FAILED", "message": bad["message"]}
