@@ -80,7 +80,7 @@ SELECT api, status, count() AS objects, quantile(0.5)(in_status_s) AS p50_s, qua
        max(in_status_s) AS max_s
 FROM ({STATUS_SPANS}
 )
-GROUP BY api, status ORDER BY api, max_s DESC""", "s", _WAIT_TH, w=12,
+GROUP BY api, status ORDER BY api, max_s DESC""", "s", _WAIT_TH, w=12, h=8,
               overrides=[by_name("objects", unit="short")]),
         timeseries("Run and job duration", "Duration of polling-helper loops and background creates "
                    "(call spans with call.mode poll / background): p50 / p95 / max.", f"""
@@ -96,23 +96,31 @@ GROUP BY time ORDER BY time""", "s", w=12),
                    "runs is a poll loop without a deadline.", f"""
 SELECT $__timeInterval(Timestamp) AS time, LlmApi AS api, count() * 60 / $__interval_s AS polls_per_min
 FROM otel_traces WHERE {_WHERE_POLLS}
-GROUP BY time, api ORDER BY time""", "reqpm", w=8),
+GROUP BY time, api ORDER BY time""", "reqpm", w=12),
         timeseries("requires_action waiting time", "How long runs have been waiting in requires_action at each "
                    "poll (status_since_ms); runs expire after about 10 minutes.", f"""
 SELECT $__timeInterval(Timestamp) AS time,
        max(toFloat64OrZero(SpanAttributes['streamtriage.poll.status_since_ms']) / 1000) AS max_wait,
        quantile(0.95)(toFloat64OrZero(SpanAttributes['streamtriage.poll.status_since_ms']) / 1000) AS p95_wait
 FROM otel_traces WHERE {_WHERE_POLLS} AND LlmStatus = 'requires_action'
-GROUP BY time ORDER BY time""", "s", _WAIT_TH, w=8),
+GROUP BY time ORDER BY time""", "s", _WAIT_TH, w=12),
+        table("Polls per run", "Status reads per polled object, by API kind: a high p95 with few completions "
+              "means loops that poll until something else stops them.", f"""
+SELECT api, count() AS objects, avg(polls) AS avg_polls, quantile(0.95)(polls) AS p95_polls, max(polls) AS max_polls,
+       countIf(status IN {NON_TERMINAL}) AS still_open
+FROM ({OBJECTS}
+)
+GROUP BY api ORDER BY p95_polls DESC""", "short", thresholds(("green", None), ("yellow", 30), ("red", 120)),
+              w=12, h=8, overrides=[by_name("still_open", thresholds=_COUNT_TH)]),
         bargauge("Final status of runs and jobs", "Last status seen per polled object (completed, failed, "
                  "expired, incomplete, cancelled, or still open).",
                  f"SELECT status, count() AS objects FROM ({OBJECTS}\n) GROUP BY status ORDER BY objects DESC",
-                 "short", w=8),
+                 "short", w=12),
     ]
     return dashboard(
         UID, "LLM runs and polling",
         "Assistants runs, background responses and vector-store jobs seen through their polls: time in status, "
         "polls per run, requires_action waits and hangs that are open now (streamtriage).",
         filter_variables() + [hang_variable()] + collector_variables(),
-        [stats, [open_table], row3, row4],
+        [stats, [open_table], row3, row4[:2], row4[2:]],
     )

@@ -77,6 +77,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     start = datetime.now(timezone.utc)
     with collector_process(tmp, args=["--clickhouse-port", str(ch_port)],
                            env={"STREAMTRIAGE_CLASSIFY_INTERVAL_S": "0"}) as svc:
+        deadline = time.monotonic() + 20
+        while svc.request("GET", "/readyz")[0] != 200:  # store open: exports are stored, not refused
+            assert time.monotonic() < deadline, f"collector never ready:\n{svc.log()[-3000:]}"
+            time.sleep(0.2)
         proc = subprocess.run([sys.executable, str(DRIVER), "--collector", svc.url, "--service", SERVICE, *SCENARIOS],
                               capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -163,6 +163,10 @@ def test_runs_dashboard_shows_the_hung_objects_and_waits(dataset: Any) -> None:
     assert one(dataset, RUNS, "requires_action wait (max)") == pytest.approx(t.requires_action_wait_s)
     statuses = {r["status"]: r["objects"] for r in panel(dataset, RUNS, "Final status of runs and jobs")}
     assert statuses.get("in_progress") == len(t.hung_objects) and statuses.get("completed", 0) >= 2
+    per_api = {r["api"]: r for r in panel(dataset, RUNS, "Polls per run")}
+    assert {a: (r["objects"], r["still_open"]) for a, r in per_api.items()} == {
+        "assistants.runs": (2, 1), "vector_stores.files": (1, 1), "responses": (1, 0)}
+    assert per_api["assistants.runs"]["max_polls"] == max(r["polls"] for r in hung)
 
 
 def test_hang_threshold_variable_is_interpolated_raw(dataset: Any) -> None:
