@@ -61,7 +61,8 @@ def _select_list() -> str:
         f"anyIf({_A.format('streamtriage.request.fingerprint')}, {IS_EV} AND {_A.format('streamtriage.request.fingerprint')} != '') AS ev_fp",
         "arraySort(x -> x.1, groupArrayIf((toUnixTimestamp64Nano(Timestamp), " + END_NS + ", "
         f"{_A.format('streamtriage.status')}, {_A.format('streamtriage.poll.status_since_ms')}, "
-        f"toUInt32OrZero({_A.format('streamtriage.poll.attempt')}), {_A.format('streamtriage.error.code')}), {IS_POLL})) AS polls",
+        f"toUInt32OrZero({_A.format('streamtriage.poll.attempt')}), {_A.format('streamtriage.error.code')}, "
+        f"{_A.format('error.type')}), {IS_POLL})) AS polls",
         f"anyIf({_A.format('streamtriage.api')}, {IS_POLL}) AS poll_api",
         f"anyIf({_A.format('streamtriage.object.id')}, {IS_POLL}) AS poll_obj",
         f"anyIf({_A.format('gen_ai.request.model')}, {IS_POLL}) AS poll_model",
@@ -108,14 +109,14 @@ def open_keys_sql(db: str) -> str:
 
 def _polls(raw: Sequence[tuple], api: str, obj: str, model: str) -> list[ChildPoll]:
     out = []
-    for start, end, status, since, attempt, code in raw:
+    for start, end, status, since, attempt, code, err in raw:
         try:
             since_ms = float(since) if since else None
         except ValueError:
             since_ms = None
         out.append(ChildPoll(status=status, attempt=int(attempt), status_since_ms=since_ms,
                              start_ns=int(start), end_ns=int(end), error_code=code, api=api,
-                             object_id=obj, model=model))
+                             object_id=obj, model=model, read_failed=bool(err)))
     return out
 
 

@@ -9,6 +9,10 @@ combines matched evidence as a noisy-OR, so independent clues add up without eve
 
 When several rules match, the most confident is the label (ties: higher ``priority``, then KB
 order) and the rest become ``alternatives``.
+
+A call that *failed* (an exception, an HTTP error, an in-band error) but matches no rule is still an
+incident: it gets an *unclassified* label (``kb_id`` empty) with a coarse category where the HTTP
+status says enough (429 -> rate_limit, 5xx -> server_error), so nothing broken goes unseen.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from .record import Record
 from .thresholds import Thresholds
 
 MAX_CONFIDENCE = 0.99
+FAILED_OUTCOMES = frozenset({"transport_error", "timeout", "error_event", "http_error", "error", "app_error"})
+UNCLASSIFIED_TITLE = "Failed call with no knowledge-base entry"
 
 
 @dataclass
@@ -90,7 +96,7 @@ class Engine:
         """The best match as a label (with the others as alternatives), or None for a healthy call."""
         found = self.matches(rec)
         if not found:
-            return None
+            return self.unclassified(rec)
         best = found[0]
         e = best.entry
         return Label(
@@ -99,3 +105,26 @@ class Engine:
             confidence=best.confidence, evidence=best.evidence,
             alternatives=[{"kb_id": m.entry.id, "confidence": m.confidence} for m in found[1:]],
         )
+
+    @staticmethod
+    def unclassified(rec: Record) -> Label | None:
+        """The label of a failed call no rule explains (None for calls that did not fail)."""
+        if rec.get("outcome") not in FAILED_OUTCOMES:
+            return None
+        status = rec.get("http_status") or 0
+        classes = [rec.get("exception_type") or ""] + list(rec.get("exception_chain") or [])
+        names = {c.rsplit(".", 1)[-1] for c in classes if c}
+        if status == 429 or "RateLimitError" in names:
+            category = "rate_limit"
+        elif status >= 500 or "InternalServerError" in names:
+            category = "server_error"
+        else:
+            category = ""
+        facts = [f"outcome {rec.get('outcome')}"]
+        if rec.get("exception_type"):
+            facts.append(f"exception {rec['exception_type']}")
+        if status:
+            facts.append(f"HTTP {status}")
+        return Label(kb_id="", category=category, title=UNCLASSIFIED_TITLE,
+                     root_cause="No rule in the knowledge base matches this failure: " + ", ".join(facts) + ".",
+                     confidence=0.0, evidence=facts)

@@ -48,6 +48,23 @@ class KbError(ValueError):
     """The knowledge base cannot be loaded; the message says where."""
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML would silently keep the last one, dropping a clause)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
 @dataclass
 class EvidenceClause:
     weight: float
@@ -216,7 +233,7 @@ def load_kb(paths: Iterable[Path] | Path | None = None) -> KnowledgeBase:
     kb = KnowledgeBase()
     for path in files:
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
         except yaml.YAMLError as e:
             raise KbError(f"{path.name}: not valid YAML: {e}") from None
         doc = _closed(doc, ("rule_language", "entries"), path.name)

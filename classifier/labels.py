@@ -81,11 +81,11 @@ def label_row(rec: Record, label: Label | None, kb: KnowledgeBase, stats: dict[s
                 int(prev["EvidenceCount"]), prev["Evidence"], prev["Alternatives"], rec.get("fingerprint") or "",
                 rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1]
     entry = kb.get(label.kb_id)
-    assert entry is not None
+    prior = float(entry.fix_rate) if entry is not None else 0.0
     st = stats.get(label.kb_id, KbStats())
     return [rec["start_ns"], rec["trace_id"], rec["span_id"], rec.get("service") or "", rec.get("model") or "",
             rec.get("api") or "", label.kb_id, label.category, label.title, label.root_cause,
-            float(label.confidence), float(entry.fix_rate), st.observed_fix_rate, int(st.evidence_count),
+            float(label.confidence), prior, st.observed_fix_rate, int(st.evidence_count),
             evidence_json(rec, label), json.dumps(label.alternatives), rec.get("fingerprint") or "",
             rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1 if deleted else 0]
 

@@ -72,6 +72,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "fingerprint": ("str", "request fingerprint"),
     "object_id": ("str", "long-lived object id"),
     "thread_id": ("str", "Assistants thread id"),
+    "followed_up": ("bool", "a later call acted on the same object (e.g. submitted tool outputs to the run)"),
 }
 
 # Call-span attribute -> (record field, type). Everything the classifier reads from a call span.
@@ -185,6 +186,7 @@ class ChildPoll:
     api: str = ""
     object_id: str = ""
     model: str = ""
+    read_failed: bool = False  # the GET itself raised: it observed no status
 
 
 @dataclass
@@ -310,6 +312,11 @@ def build_record(src: RecordSource, now_ns: int) -> Record:
 
 
 def _derive_polls(rec: Record, polls: Sequence[ChildPoll], now_ns: int, is_open: bool) -> None:
+    n_polls = len(polls)
+    # a poll whose GET failed (or was abandoned) saw no status: it is not part of the status timeline
+    polls = [p for p in polls if not p.read_failed and p.status and p.status != "error"]
+    if n_polls and rec["poll_count"] is None:
+        rec["poll_count"] = n_polls
     if not polls:
         if rec["poll_count"] is None:
             rec["poll_count"] = 0

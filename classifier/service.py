@@ -13,6 +13,7 @@ of the touched calls and one insert of the rows that changed.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -124,6 +125,19 @@ class Classifier:
         rows = self.labels.query(open_keys_sql(self.db), {"lo": now - self.lookback_ns})
         self.open_keys = {f"{r['g']}/{r['k']}" for r in rows}
 
+    def _mark_followed_up(self, recs: list[Record]) -> None:
+        """``followed_up`` = a later call span acted on the same object (run id)."""
+        if not recs:
+            return
+        objs = sorted({r["object_id"] for r in recs})
+        rows = self.labels.query(
+            f"SELECT SpanAttributes['streamtriage.object.id'] AS obj, toUnixTimestamp64Nano(Timestamp) AS t, SpanId AS sid "
+            f"FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' AND LlmApi = 'assistants.runs' "
+            "AND obj IN {objs:Array(String)}", {"objs": objs})
+        for rec in recs:
+            rec["followed_up"] = any(r["obj"] == rec["object_id"] and r["sid"] != rec["span_id"]
+                                     and r["t"] > rec["start_ns"] for r in rows)
+
     def _refresh_stats(self) -> None:
         try:
             self._stats = self.labels.kb_stats()
@@ -136,13 +150,27 @@ class Classifier:
         classify = self.engine.classify
         labelled: list[tuple[Record, Any]] = []
         unlabelled: list[Record] = []
-        for rec in recs:
-            res.records += 1
-            if rec["open"]:
-                res.open += 1
-                self.open_keys.add(_group_key(rec))
-            else:
-                self.open_keys.discard(_group_key(rec))
+        waiting: list[Record] = []  # runs parked in requires_action: did a later call follow up?
+
+        def settle(recs: Iterable[Record]) -> Iterable[Record]:
+            for rec in recs:
+                res.records += 1
+                if rec["open"]:
+                    res.open += 1
+                    self.open_keys.add(_group_key(rec))
+                else:
+                    self.open_keys.discard(_group_key(rec))
+                if rec["api"] == "assistants.runs" and rec["object_id"] and not rec["open"] and (
+                        rec["status"] == "requires_action" or rec["terminal_event"] == "thread.run.requires_action"):
+                    waiting.append(rec)
+                    continue
+                yield rec
+
+        def deferred() -> Iterable[Record]:
+            self._mark_followed_up(waiting)
+            yield from waiting
+
+        for rec in itertools.chain(settle(recs), _lazy(deferred)):
             lb = classify(rec)
             if lb is not None:
                 labelled.append((rec, lb))
@@ -178,6 +206,11 @@ class Classifier:
                                "open": bool(rec["open"])})
         for i in range(0, len(rows), 50_000):
             self.labels.write(rows[i:i + 50_000])
+
+
+def _lazy(make: Any) -> Iterable[Record]:
+    """Defer building an iterable until the previous one in a chain is exhausted."""
+    yield from make()
 
 
 def _group_key(rec: Record) -> str:

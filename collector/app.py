@@ -31,7 +31,8 @@ from .migrate import apply_migrations
 from .routes import incidents, ops, otlp, streams
 from .settings import Settings
 from .spool import Spool
-from .state import CollectorState
+from .decode_worker import warm_up
+from .state import CollectorState, decoder_workers, make_decoder
 from .store import Store, StoreError, StoreLocked, redact
 from .writer import Writer
 
@@ -43,6 +44,7 @@ ROUTERS: list[APIRouter] = [otlp.router, ops.router, streams.router, incidents.r
 # Modules exposing ``router`` and/or ``startup``/``shutdown``; one line per component.
 EXTENSIONS: list[str] = [
     "streamtriage.collector.clickhouse_http",  # read-only ClickHouse HTTP endpoint (--clickhouse-port)
+    "streamtriage.collector.routes_classifier",  # /api/classify, /api/kb, background classify loop
 ]
 STARTUP_HOOKS: list[Hook] = []
 SHUTDOWN_HOOKS: list[Hook] = []
@@ -102,8 +104,12 @@ async def open_state(settings: Settings) -> CollectorState:
         spool = Spool(settings.spool_path, settings.segment_max_bytes)
         writer = Writer(settings, store, spool, metrics)
         await writer.start()
+        state = CollectorState(settings, store, spool, writer, metrics, lock)
+        state.decoder = make_decoder(settings)
+        # Workers import protobuf & co. now, not on the first request.
+        await asyncio.gather(*(state.decode(warm_up) for _ in range(max(1, decoder_workers(settings)))))
         lock.publish(url=service_url(settings), store=redact(settings.store), database=store.database)
-        return CollectorState(settings, store, spool, writer, metrics, lock)
+        return state
     except BaseException:
         if store is not None:
             store.close()
@@ -115,6 +121,7 @@ async def close_state(state: CollectorState) -> None:
     try:
         await state.writer.stop()
     finally:
+        state.close_decoder()
         state.store.close()
         if state.lock is not None:
             state.lock.release()

@@ -67,12 +67,32 @@ def test_length_evidence_strength_orders_confidence(engine: Engine) -> None:
 
 
 def test_mid_body_cut_is_surer_than_clean_end_without_terminal(engine: Engine) -> None:
+    # a close-delimited body that just ends: no exception, no finish_reason, no [DONE]
     clean = call(chat_stream(**{"streamtriage.outcome": "no_terminal", "streamtriage.terminal.seen": False,
-                                "gen_ai.response.finish_reasons": ["stop"]}))
+                                "gen_ai.response.finish_reasons": [""]}))
     lab_clean = engine.classify(clean)
     lab_cut = engine.classify(call(cut("httpx")))
-    assert lab_clean is not None and lab_clean.kb_id == "llm/chat-stream-ended-without-finish-reason"
-    assert lab_cut.confidence > lab_clean.confidence
+    assert lab_clean is not None and lab_clean.kb_id == "llm/peer-closed-incomplete-chunked-read"
+    assert lab_cut.kb_id == lab_clean.kb_id
+    assert lab_cut.confidence > lab_clean.confidence + 0.1
+
+
+def test_clean_end_after_finish_reason_without_done_is_healthy(engine: Engine) -> None:
+    rec = call(chat_stream(**{"streamtriage.outcome": "no_terminal", "streamtriage.terminal.seen": False}))
+    assert engine.classify(rec) is None
+
+
+def test_done_without_finish_reason_is_the_compat_server_entry(engine: Engine) -> None:
+    rec = call(chat_stream(**{"gen_ai.response.finish_reasons": [""]}))
+    assert engine.classify(rec).kb_id == "llm/chat-stream-ended-without-finish-reason"
+
+
+def test_failed_call_without_entry_is_unclassified_with_coarse_category(engine: Engine) -> None:
+    r429 = call(chat_stream(**{"streamtriage.outcome": "http_error", "http.response.status_code": 429,
+                               "streamtriage.exception.type": "openai.RateLimitError", "streamtriage.event.count": 0,
+                               "streamtriage.delta.count": 0, "streamtriage.terminal.seen": False}))
+    lab = engine.classify(r429)
+    assert lab is not None and lab.kb_id == "" and lab.category == "rate_limit"
 
 
 def _run_polls(statuses_ms: list[tuple[str, float]]) -> list[ChildPoll]:

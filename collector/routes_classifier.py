@@ -1,0 +1,123 @@
+"""The classifier inside the collector: ``POST /api/classify``, ``GET /api/kb``, ``GET /api/kb/{id}``, and
+the background loop that classifies continuously (listed in ``app.EXTENSIONS``).
+
+The loop runs an incremental pass plus a sweep of open calls every ``STREAMTRIAGE_CLASSIFY_INTERVAL_S``
+seconds (default 5; 0 turns it off) in a worker thread, sharing the store's client and lock with the
+writer. Thresholds come from the environment (``classifier/thresholds.py``).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from .deps import AuthDep
+from .state import CollectorState
+
+log = logging.getLogger("streamtriage.classifier")
+router = APIRouter(prefix="/api", tags=["classifier"])
+KEY = "classifier"
+
+
+class _StoreClient:
+    """The collector store's clickhouse-connect client, reached lazily (a server store may reconnect)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store._c(), name)
+
+
+def _classifier(state: CollectorState) -> Any:
+    clf = state.extras.get(KEY)
+    if clf is None:
+        from streamtriage.classifier.service import Classifier
+
+        clf = Classifier(_StoreClient(state.store), state.store.database, lock=state.store._lock)
+        state.extras[KEY] = clf
+    return clf
+
+
+def _state(request: Request) -> CollectorState:
+    return request.app.state.collector
+
+
+@router.post("/classify", summary="Run a classification pass now (incremental + open-call sweep)")
+async def classify_now(request: Request, _auth: AuthDep) -> dict[str, Any]:
+    clf = _classifier(_state(request))
+    try:
+        return await run_in_threadpool(clf.run_once)
+    except Exception as exc:  # noqa: BLE001 - report, do not crash the API
+        log.exception("classification pass failed")
+        raise HTTPException(503, f"classification failed: {exc}") from exc
+
+
+def _stats(clf: Any) -> dict[str, Any]:
+    try:
+        return clf.labels.kb_stats()
+    except Exception:  # noqa: BLE001 - the KB is readable without the store
+        return {}
+
+
+@router.get("/kb", summary="Knowledge-base entries with prior and observed fix rates")
+async def kb_list(request: Request, _auth: AuthDep) -> list[dict[str, Any]]:
+    from streamtriage.classifier.render import kb_summary
+
+    clf = _classifier(_state(request))
+    stats = await run_in_threadpool(_stats, clf)
+    return kb_summary(clf.kb, stats)
+
+
+@router.get("/kb/{kb_id:path}", summary="One knowledge-base entry as JSON or Markdown", response_model=None)
+async def kb_entry(
+    request: Request,
+    kb_id: str,
+    _auth: AuthDep,
+    format: Annotated[str, Query(pattern="^(json|md)$")] = "json",
+    lang: Annotated[str, Query(pattern="^(en|zh)$")] = "en",
+) -> Any:
+    from streamtriage.classifier.render import entry_json, entry_markdown
+
+    clf = _classifier(_state(request))
+    entry = clf.kb.get(kb_id)
+    if entry is None:
+        raise HTTPException(404, f"no knowledge-base entry {kb_id!r}")
+    stats = (await run_in_threadpool(_stats, clf)).get(kb_id)
+    if format == "md":
+        return PlainTextResponse(entry_markdown(entry, lang, stats), media_type="text/markdown; charset=utf-8")
+    return entry_json(entry, lang, stats)
+
+
+async def _loop(state: CollectorState, interval: float) -> None:
+    clf = _classifier(state)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(clf.run_once)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a store outage must not end the loop
+            log.warning("background classification failed: %s", exc)
+
+
+def startup(state: CollectorState) -> None:
+    interval = float(os.environ.get("STREAMTRIAGE_CLASSIFY_INTERVAL_S", "5"))
+    _classifier(state)  # load and validate the KB at start: a broken rule fails the service early
+    if interval > 0:
+        state.extras["classifier_task"] = asyncio.get_running_loop().create_task(_loop(state, interval))
+
+
+async def shutdown(state: CollectorState) -> None:
+    task = state.extras.pop("classifier_task", None)
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            pass
