@@ -25,7 +25,7 @@ from streamtriage.dashboards.alerts import render_alert_rules
 from streamtriage.dashboards.export import ExportOptions, render_dashboards
 from streamtriage.dashboards.macros import QueryContext, Variable, expand_alert_sql, expand_panel_sql
 from streamtriage.dashboards.queries import alert_queries, context_for, panel_queries, variable_queries
-from streamtriage.simulator.scenarios import Scenario, get
+from streamtriage.simulator.scenarios import get
 from tests.conftest import free_port
 from tests.support.collector_proc import collector_process
 
@@ -51,9 +51,6 @@ class Pipeline:
     time_from: datetime
     time_to: datetime
     collector: Any
-
-    def scenario(self, name: str) -> Scenario:
-        return get(name)
 
 
 def _wait_stable(client: Any, minimum: int, timeout: float = 20.0) -> int:
