@@ -37,8 +37,8 @@ def test_insert_and_read_back_with_each_compression(standin: ClickHouseStandin, 
         "SpanAttributes Map(LowCardinality(String), String), Duration UInt64, Names Array(String)) "
         "ENGINE = MergeTree ORDER BY Timestamp"
     )
-    # enough rows for several Native blocks, each compressed as its own frame by the client
-    n = 40_000
+    # lz4/zstd: enough rows for several Native blocks, each compressed as its own frame by the client
+    n = 40_000 if compress in ("lz4", "zstd") else 2_000
     summary = client.insert(f"{db}.spans", _rows(n), column_names=COLUMNS)
     assert summary.written_rows == n
     result = client.query(f"SELECT count(), sum(Duration), uniqExact(SpanAttributes['gen_ai.request.model']) FROM {db}.spans")
