@@ -314,6 +314,19 @@ def _run_sync(sc: Scenario, client: Any, rec: _Rec) -> None:
             run = client.beta.threads.runs.retrieve(run.id, thread_id=tid)
             obs.polls += 1
             obs.status = run.status
+    elif call == "vector_stores.manual_poll":
+        upload = client.files.create(file=("notes.txt", b"streamtriage test document\n"), purpose="assistants")
+        vs_api = _vector_stores(client)
+        store = vs_api.create(name="sim-docs", file_ids=[upload.id], extra_headers=_fault_headers(sc))
+        obs.status = store.status
+        while store.status == "in_progress":
+            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+                obs.gave_up = True
+                break
+            time.sleep(float(sc.app.get("poll_interval", 0.05)))
+            store = vs_api.retrieve(store.id)
+            obs.polls += 1
+            obs.status = store.status
     elif call in ("vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll"):
         vs_api = _vector_stores(client)
         store = vs_api.create(name="sim-docs", extra_headers=_fault_headers(sc))
@@ -494,6 +507,20 @@ async def _run_async(sc: Scenario, client: Any, rec: _Rec) -> None:
             run = await client.beta.threads.runs.retrieve(run.id, thread_id=tid)
             obs.polls += 1
             obs.status = run.status
+    elif call == "vector_stores.manual_poll":
+        upload = await client.files.create(file=("notes.txt", b"streamtriage test document\n"),
+                                           purpose="assistants")
+        vs_api = _vector_stores(client)
+        store = await vs_api.create(name="sim-docs", file_ids=[upload.id], extra_headers=_fault_headers(sc))
+        obs.status = store.status
+        while store.status == "in_progress":
+            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+                obs.gave_up = True
+                break
+            await asyncio.sleep(float(sc.app.get("poll_interval", 0.05)))
+            store = await vs_api.retrieve(store.id)
+            obs.polls += 1
+            obs.status = store.status
     elif call in ("vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll"):
         vs_api = _vector_stores(client)
         store = await vs_api.create(name="sim-docs", extra_headers=_fault_headers(sc))
@@ -518,6 +545,7 @@ _PRIMARY = (
     ("runs.", "POST", re.compile(r"/v1/threads/[^/]+/runs")),
     ("vector_stores.files.", "POST", re.compile(r"/v1/vector_stores/[^/]+/files")),
     ("vector_stores.file_batches.", "POST", re.compile(r"/v1/vector_stores/[^/]+/file_batches")),
+    ("vector_stores.manual_poll", "POST", re.compile(r"/v1/vector_stores")),
 )
 
 

@@ -561,8 +561,13 @@ class SimServer:
         vid = self.ids.new("vs")
         # The store's fault is inherited by files and batches added to it: the 1.x polling helpers
         # cannot pass headers, so a scenario marks the store instead.
-        self.state.vector_stores[vid] = {"created": p.now(), "files": [], "fault": fault}
-        return Reply(200, p.vector_store_obj(vid, 0, 0, self.state.vector_stores[vid]["created"]))
+        store = {"created": p.now(), "files": [], "fault": fault}
+        self.state.vector_stores[vid] = store
+        for fid in [str(f) for f in body.get("file_ids") or []]:  # files attached at creation index too
+            obj = PolledObject(f"{vid}/{fid}", "vs_file", fault, store["created"], "in_progress")
+            self.state.objects[obj.id] = obj
+            store["files"].append(obj.id)
+        return await self._vs_get(req, {}, fault, vid)
 
     def _vs_or_404(self, vid: str) -> dict[str, Any] | Reply:
         store = self.state.vector_stores.get(vid)
@@ -574,7 +579,13 @@ class SimServer:
         store = self._vs_or_404(vid)
         if isinstance(store, Reply):
             return store
-        statuses = [self.state.objects[f].status for f in store["files"] if f in self.state.objects]
+        # Reading the store advances its files' indexing like polling them would.
+        for key in store["files"]:
+            obj = self.state.objects[key]
+            if req.method == "GET":
+                obj.polls += 1
+                obj.status = self._timeline(obj.fault, obj.polls, stuck_default="in_progress")
+        statuses = [self.state.objects[f].status for f in store["files"]]
         busy = sum(s == "in_progress" for s in statuses)
         return Reply(200, p.vector_store_obj(vid, busy, len(statuses) - busy, store["created"]))
 

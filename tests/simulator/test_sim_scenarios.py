@@ -16,7 +16,9 @@ import pytest
 
 from streamtriage.simulator import run_simulator
 from streamtriage.simulator.drivers import Observation, primary_requests, run_scenario
-from streamtriage.simulator.scenarios import APIS, CALLS, OUTCOMES, SCENARIOS, Scenario
+from streamtriage.simulator.scenarios import APIS, CALLS, EXTRA_SCENARIOS, OUTCOMES, SCENARIOS, Scenario
+
+ALL = SCENARIOS + EXTRA_SCENARIOS
 
 SDK = openai.__version__
 SDK_MAJOR = int(SDK.split(".")[0])
@@ -32,7 +34,7 @@ def sim() -> Iterator[object]:
 
 
 def _ids() -> list[str]:
-    return [s.name for s in SCENARIOS]
+    return [s.name for s in ALL]
 
 
 def _check(sc: Scenario, obs: Observation, log: list[dict]) -> None:
@@ -62,7 +64,7 @@ def _check(sc: Scenario, obs: Observation, log: list[dict]) -> None:
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("name", _ids())
 def test_scenario_matches_ground_truth(sim, name: str, mode: str) -> None:
-    sc = next(s for s in SCENARIOS if s.name == name)
+    sc = next(s for s in ALL if s.name == name)
     if SDK_MAJOR < sc.min_sdk:
         pytest.skip(f"{sc.call} needs openai >= {sc.min_sdk}")
     obs = run_scenario(sc, sim.base_url, mode)
@@ -115,10 +117,10 @@ def test_polling_scenarios_keep_polling_until_abandoned(sim) -> None:
 
 
 def test_catalogue_shape() -> None:
-    names = [s.name for s in SCENARIOS]
+    names = [s.name for s in ALL]
     assert len(names) == len(set(names)), "scenario names must be unique"
     assert 30 <= len(SCENARIOS), len(SCENARIOS)
-    for sc in SCENARIOS:
+    for sc in ALL:
         assert sc.api in APIS and sc.call in CALLS and sc.expected_outcome in OUTCOMES, sc.name
         assert sc.description and sc.model.startswith("fault/"), sc.name
         if sc.healthy:
@@ -134,7 +136,7 @@ def test_expected_labels_exist_in_the_failure_catalog() -> None:
     yaml = pytest.importorskip("yaml")
     entries = {e["id"]: e for e in yaml.safe_load(CATALOG.read_text())["entries"]}
     categories = {e["category"] for e in entries.values()}
-    for sc in SCENARIOS:
+    for sc in ALL:
         for kb, category in {sc.expected_label(), sc.expected_label("1.109.1")}:
             if kb is not None:
                 assert kb in entries, f"{sc.name}: unknown kb id {kb}"
