@@ -25,6 +25,9 @@ _GROUPS: list[str] = [
     "streamtriage.simulator.cli",
     "streamtriage.collector.cli",
     "streamtriage.dashboards.cli",
+    "streamtriage.classifier.cli",
+    "streamtriage.classifier.incidents_cli",
+    "streamtriage.demo",
 ]
 
 

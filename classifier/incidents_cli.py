@@ -1,0 +1,83 @@
+"""``streamtriage incidents``: labelled calls as a table, from the running service or the store itself.
+
+With a running ``streamtriage serve`` the command asks its API (chDB allows one process per data
+directory); otherwise it opens the store directly, runs a classification pass first (nothing else
+would be labelling), and reads the labels.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer()
+
+
+@app.command("incidents")
+def incidents(
+    since: str = typer.Option("1h", "--since", help="15m, 2h, 7d or an ISO-8601 time."),
+    category: Optional[str] = typer.Option(None, "--category", help="Only this category (e.g. incomplete_stream)."),
+    service: Optional[str] = typer.Option(None, "--service"),
+    model: Optional[str] = typer.Option(None, "--model"),
+    limit: int = typer.Option(50, "--limit"),
+    store: Optional[str] = typer.Option(None, "--store", help="chdb://DIR or http(s)://... (default as `serve`)."),
+    config: Optional[str] = typer.Option(None, "--config", help="Settings file, as for `serve`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of a table."),
+) -> None:
+    """Failed calls with their root cause, newest first."""
+    from streamtriage.collector.locate import ServiceError, locate
+    from streamtriage.collector.queries import parse_since
+    from streamtriage.collector.settings import SettingsError, load_settings
+
+    try:
+        parse_since(since)
+        settings = load_settings(config, store=store)
+    except (ValueError, SettingsError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    try:
+        with locate(settings) as where:
+            if where.store is not None:
+                _classify_direct(where.store)
+            rows = where.incidents(since=since, category=category, service=service, model=model, limit=limit)
+    except (ServiceError, RuntimeError, OSError) as exc:
+        typer.secho(f"cannot read incidents: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    _table(rows, since)
+
+
+def _classify_direct(store: Any) -> None:
+    from streamtriage.classifier.service import Classifier
+
+    class _Client:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store._c(), name)
+
+    Classifier(_Client(), store.database, lock=store._lock).run_once()
+
+
+def _table(rows: list[dict[str, Any]], since: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"incidents since {since} ({len(rows)})")
+    for col in ("time", "service", "model", "api", "kb id", "category", "conf", "fix rate (prior/obs)", "calls",
+                "evidence", "trace"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        try:
+            ev = json.loads(r.get("Evidence") or "{}").get("matched", [])
+        except ValueError:
+            ev = []
+        obs = r.get("FixRateObserved")
+        table.add_row(
+            str(r.get("Timestamp", ""))[:19], r.get("ServiceName", ""), r.get("Model", ""), r.get("ApiKind", ""),
+            r.get("KbId") or "(unclassified)", r.get("Category", ""), f"{float(r.get('Confidence') or 0):.2f}",
+            f"{float(r.get('FixRatePrior') or 0):.2f} / {'-' if obs is None else f'{float(obs):.2f}'}",
+            str(r.get("EvidenceCount", "")), "; ".join(ev[:2]), str(r.get("TraceId", ""))[:16])
+    Console(width=None if sys.stdout.isatty() else 220).print(table)
