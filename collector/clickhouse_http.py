@@ -489,43 +489,64 @@ class HttpQuery:
     http_compression: bool = False
 
 
-def decode_body(body: bytes, encoding: str | None) -> bytes:
-    """Undo a request Content-Encoding (what clickhouse-connect and the Node client send)."""
+def decode_body(body: bytes, encoding: str | None, max_bytes: int = 512 << 20) -> bytes:
+    """Undo a request Content-Encoding (what clickhouse-connect and the Node client send).
+
+    The output is bounded by ``max_bytes``: a small compressed body must not expand into memory
+    exhaustion (the read-only endpoint allows 1 MiB of SQL, decompressed).
+    """
     enc = (encoding or "").strip().lower()
     if not enc or enc == "identity":
         return body
+    makers: dict[str, Callable[[], Any]] = {
+        "gzip": lambda: zlib.decompressobj(wbits=31),
+        "deflate": zlib.decompressobj,
+    }
     try:
-        if enc == "gzip":
-            return gzip.decompress(body)
-        if enc == "deflate":
-            return _all_frames(body, zlib.decompressobj)
         if enc == "lz4":
             import lz4.frame
 
-            return _all_frames(body, lz4.frame.LZ4FrameDecompressor)
-        if enc == "zstd":
-            return _zstd().decompress(body)
-        if enc == "br":
+            makers["lz4"] = lz4.frame.LZ4FrameDecompressor
+        elif enc == "zstd":
+            makers["zstd"] = _zstd().ZstdDecompressor
+        elif enc == "br":
             import brotli  # type: ignore[import-not-found]
 
-            return brotli.decompress(body)
+            out = brotli.decompress(body)
+            if len(out) > max_bytes:
+                raise ClickHouseError(36, f"Decompressed request body larger than {max_bytes} bytes", status=413)
+            return out
+        if enc not in makers:
+            raise ClickHouseError(36, f"Unknown Content-Encoding of the request body: {enc}")
+        return _all_frames(body, makers[enc], max_bytes)
     except ClickHouseError:
         raise
     except Exception as exc:
         raise ClickHouseError(36, f"Cannot decode request body with Content-Encoding {enc}: {exc}") from exc
-    raise ClickHouseError(36, f"Unknown Content-Encoding of the request body: {enc}")
 
 
-def _all_frames(body: bytes, decompressor: Callable[[], Any]) -> bytes:
-    """Decompress concatenated frames: a streaming client compresses each block on its own."""
+def _all_frames(body: bytes, decompressor: Callable[[], Any], max_bytes: int) -> bytes:
+    """Decompress concatenated frames (a streaming client compresses each block on its own),
+    fed in 1 KiB slices so the size bound is checked before a bomb can expand far past it."""
     out: list[bytes] = []
+    size = 0
     rest = body
     while rest:
         d = decompressor()
-        out.append(d.decompress(rest))
+        view = memoryview(rest)
+        pos = 0
+        while pos < len(view) and not getattr(d, "eof", False):
+            chunk = d.decompress(bytes(view[pos:pos + 1024]))
+            pos += 1024
+            size += len(chunk)
+            if size > max_bytes:
+                raise ClickHouseError(36, f"Decompressed request body larger than {max_bytes} bytes", status=413)
+            out.append(chunk)
         if not getattr(d, "eof", True):
             raise ValueError("truncated compressed body")
-        rest = d.unused_data
+        unused = d.unused_data
+        # the slice that finished this frame may hold the start of the next one
+        rest = unused + bytes(view[pos:]) if pos < len(view) else unused
     return b"".join(out)
 
 
@@ -566,14 +587,12 @@ def _multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
     return out
 
 
-def parse_request(method: str, query_string: str, headers: Mapping[str, str], body: bytes) -> HttpQuery:
-    """Read query text, format, database, settings and ``param_*`` the way ClickHouse does."""
-    pairs = parse_qsl(query_string, keep_blank_values=True)
-    url_query = ""
+def parse_params(query_string: str, headers: Mapping[str, str]) -> HttpQuery:
+    """Read format, database, settings, credentials and ``param_*`` from the URL, as ClickHouse does."""
     req = HttpQuery(text=b"")
-    for key, value in pairs:
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
         if key == "query":
-            url_query = value
+            req.text = value.encode()
         elif key.startswith("param_"):
             req.params[key[len("param_"):]] = value
         elif key == "database":
@@ -596,22 +615,32 @@ def parse_request(method: str, query_string: str, headers: Mapping[str, str], bo
             continue
         else:
             req.settings[key] = value
+    req.database = headers.get("x-clickhouse-database") or req.database
+    req.default_format = headers.get("x-clickhouse-format") or req.default_format
+    return req
+
+
+def read_body(req: HttpQuery, method: str, headers: Mapping[str, str], body: bytes, max_bytes: int) -> None:
+    """Add the body to the query text: URL ``query`` + newline + body, or a multipart form's fields."""
+    if method != "POST" or not body:
+        return
     content_type = headers.get("content-type", "")
-    if method == "POST" and content_type.lower().startswith("multipart/form-data"):
+    if content_type.lower().startswith("multipart/form-data"):
         form = _multipart_fields(body, content_type)
         for key, raw in form.items():
             if key.startswith("param_"):
                 req.params[key[len("param_"):]] = raw.decode()
-        url_query = form.get("query", b"").decode() or url_query
-        body = b""
-    elif method == "POST":
-        body = decode_body(body, headers.get("content-encoding"))
-    else:
-        body = b""
-    head = url_query.encode()
-    req.text = head + b"\n" + body if head and body else head or body
-    req.database = headers.get("x-clickhouse-database") or req.database
-    req.default_format = headers.get("x-clickhouse-format") or req.default_format
+        req.text = form.get("query", b"") or req.text
+        return
+    data = decode_body(body, headers.get("content-encoding"), max_bytes)
+    req.text = req.text + b"\n" + data if req.text and data else req.text or data
+
+
+def parse_request(method: str, query_string: str, headers: Mapping[str, str], body: bytes,
+                  max_bytes: int = 512 << 20) -> HttpQuery:
+    """Both steps at once (no credentials check in between); for tools and tests."""
+    req = parse_params(query_string, headers)
+    read_body(req, method, headers, body, max_bytes)
     return req
 
 
@@ -650,6 +679,9 @@ class ClickHouseHTTP:
         self.credentials = credentials
         self.database = database
         self.display_name = display_name
+        # SQL (read-only) or insert data (stand-in), after decompression; ClickHouse's own
+        # max_query_size is 256 KiB.
+        self.max_body_bytes = (1 << 20) if read_only else (512 << 20)
         self._policy: ReadOnlyPolicy | None = None
 
     @property
@@ -715,9 +747,10 @@ class ClickHouseHTTP:
                 raise ClickHouseError(48, f"There is no handler for {path}", status=404)
             if method not in ("GET", "POST"):
                 raise ClickHouseError(48, f"Method {method} is not supported", status=405)
-            req = parse_request(method, query_string, headers, body)
+            req = parse_params(query_string, headers)
             query_id = req.query_id or str(uuid.uuid4())
-            self._authenticate(req, headers)
+            self._authenticate(req, headers)  # before the body is decompressed or parsed
+            read_body(req, method, headers, body, self.max_body_bytes)
             if not req.text.strip():
                 if method == "GET":
                     return Response(200, [("Content-Type", "text/plain; charset=UTF-8")], b"Ok.\n")
@@ -810,11 +843,11 @@ def _content_type(fmt: str) -> str:
 def asgi_app(core: ClickHouseHTTP, max_body_bytes: int | None = None) -> Callable[..., Awaitable[None]]:
     """An ASGI app serving ``core``; mount it on a path or serve it on its own port.
 
-    Bodies are capped: 1 MiB of SQL for the read-only endpoint (ClickHouse's own ``max_query_size``
-    is 256 KiB), 256 MiB of insert data for the stand-in.
+    Bodies are capped as received by ``core.max_body_bytes`` (1 MiB of SQL for the read-only
+    endpoint, 512 MiB of insert data for the stand-in), and again after decompression.
     """
     if max_body_bytes is None:
-        max_body_bytes = (1 << 20) if core.read_only else (256 << 20)
+        max_body_bytes = core.max_body_bytes
 
     async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
                   send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:

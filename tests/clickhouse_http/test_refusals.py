@@ -236,3 +236,27 @@ def test_threads_are_capped_for_endpoint_queries(make_endpoint) -> None:
 def test_query_id_is_not_echoed_into_headers_verbatim(endpoint) -> None:
     status, headers, body = post(endpoint, "SELECT 1", params={"query_id": "a\r\nX-Evil: 1"})
     assert status == 200 and "X-Evil" not in headers and "\n" not in headers["X-ClickHouse-Query-Id"]
+
+
+def test_compressed_body_is_bounded_and_read_only_after_authentication(make_endpoint) -> None:
+    import gzip
+
+    bomb = gzip.compress(b"SELECT 1 " + b" " * (64 << 20))  # ~64 KiB on the wire, 64 MiB inflated
+    ep = make_endpoint(credentials=Credentials("u", "p"))
+    status, headers, _ = post_raw(ep, bomb, {"Content-Encoding": "gzip"})
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (401, "194")  # refused before inflating
+    status, headers, body = post_raw(ep, bomb, {"Content-Encoding": "gzip", "X-ClickHouse-User": "u",
+                                                "X-ClickHouse-Key": "p"})
+    assert status == 413 and b"Decompressed request body larger than" in body
+    status, _, body = post_raw(ep, gzip.compress(b"SELECT 42"), {"Content-Encoding": "gzip", "X-ClickHouse-User": "u",
+                                                                  "X-ClickHouse-Key": "p"})
+    assert (status, body) == (200, b"42\n")
+
+
+def post_raw(endpoint, data: bytes, headers: dict[str, str]):
+    req = urllib.request.Request(f"{endpoint.url}/", data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
