@@ -301,8 +301,8 @@ _KNOWN_OUTSIDE_FUNCTIONS = frozenset(
      "redis", "dictionary", "iceberg", "icebergs3", "icebergazure", "iceberghdfs", "icebergs3cluster",
      "icebergazurecluster", "iceberghdfscluster", "deltalake", "deltalakecluster", "hudi",
      "hudicluster", "merge", "loop", "fuzzjson", "fuzzquery", "filecluster", "timeseriesdata",
-     "timeseriestags", "timeseriesmetrics", "arrowflight", "arrowflight", "ytsaurus", "paimon",
-     "prometheusquery", "mergetreeindex", "mergetreeprojection", "format", "generate"}
+     "timeseriestags", "timeseriesmetrics", "arrowflight", "ytsaurus", "paimon",
+     "prometheusquery", "mergetreeindex", "mergetreeprojection"}
 )
 
 

@@ -8,7 +8,6 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import clickhouse_connect
 import pytest

@@ -86,3 +86,17 @@ def test_readonly_setting_is_the_last_line_of_defence(engine, store_db) -> None:
         engine.query(f"INSERT INTO sample (id) SELECT 999\nSETTINGS {clause}", "TabSeparated", {}, store_db[1])
     assert info.value.code == 164
     assert engine.query("SELECT count() FROM sample WHERE id = 999", "TabSeparated", {}, store_db[1]).body == b"0\n"
+
+
+def test_builtin_fallback_policy_refuses_outside_functions_too(engine, store_db) -> None:
+    """Used while the engine's own lists cannot be read (a server store that is down)."""
+    policy = ReadOnlyPolicy()
+    for sql, ok in [("SELECT * FROM s3('http://x/y.csv', CSV)", False), ("SELECT file('/etc/hosts')", False),
+                    ("SELECT * FROM remoteSecure('h:9440', system.one)", False),
+                    ("SELECT format('{}-{}', 'a', 'b'), count() FROM numbers(3)", True)]:
+        root = parse_ast(engine.explain_ast(sql, {}, store_db[1]))
+        if ok:
+            sql_guard._statement_info(root, policy)
+        else:
+            with pytest.raises(GuardError):
+                sql_guard._statement_info(root, policy)
