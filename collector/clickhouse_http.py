@@ -431,6 +431,7 @@ _SAFE_SETTINGS = frozenset({
     "group_by_overflow_mode", "max_query_size", "totals_mode", "use_index_for_in_with_subqueries",
     "query_plan_enable_optimizations", "count_distinct_implementation",
     "precise_float_parsing", "allow_experimental_analyzer",
+    "limit", "offset",  # the Grafana plugin's row limit (enableRowLimit) arrives as ``limit``
 })
 
 

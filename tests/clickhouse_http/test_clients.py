@@ -208,6 +208,15 @@ def test_grafana_plugin_style_requests(make_endpoint, store_db) -> None:
                 "SELECT timeZone()"]:
         status, _, body = _get(f"{ep.url}/?{params}", data=sql.encode(), headers=auth)
         assert status == 200 and body == store.raw_query(sql, fmt="Native"), sql
+    # the plugin's row limit setting, and gzip both ways (the plugin's compression over HTTP)
+    import gzip
+
+    limited = urllib.parse.urlencode({"database": db, "default_format": "JSONCompactEachRow", "limit": "5",
+                                      "enable_http_compression": "1"})
+    status, headers, body = _get(f"{ep.url}/?{limited}", data=gzip.compress(TYPED_SQL.encode()),
+                                 headers={**auth, "Content-Encoding": "gzip", "Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert len(gzip.decompress(body).splitlines()) == 5
 
 
 def test_node_client_with_credentials(make_endpoint) -> None:
