@@ -15,7 +15,7 @@ app = typer.Typer(help="Grafana dashboards, alert rules and their provisioning f
 def export(
     out: Path = typer.Option(..., "--out", help="Directory to write the provisioning tree into."),
     datasource_url: Optional[str] = typer.Option(
-        None, "--datasource-url", help="ClickHouse Grafana reads: http(s)://[user@]host:port[/db] or "
+        None, "--datasource-url", help="ClickHouse Grafana reads: http(s)://\\[user@]host:port\\[/db] or "
         "clickhouse(s)://host:9000. Default: STREAMTRIAGE_STORE when it is a server, else http://localhost:8123."),
     database: Optional[str] = typer.Option(None, "--database", help="Database holding otel_traces "
                                            "(default: the URL path, else STREAMTRIAGE_DATABASE, else 'default')."),

@@ -108,3 +108,12 @@ def test_export_refuses_both_targets_and_non_http_endpoints(tmp_path: Path) -> N
     native = CliRunner().invoke(cli_app, ["dashboards", "export", "--out", str(tmp_path),
                                           "--clickhouse-endpoint", "clickhouse://h:9000"])
     assert native.exit_code == 2 and "HTTP protocol only" in native.output
+
+
+def test_cli_help_shows_the_endpoint_options() -> None:
+    runner = CliRunner()
+    serve_help = runner.invoke(cli_app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert serve_help.exit_code == 0 and "--clickhouse-port" in serve_help.output
+    export_help = runner.invoke(cli_app, ["dashboards", "export", "--help"], env={"COLUMNS": "200"})
+    assert export_help.exit_code == 0, export_help.output
+    assert "--clickhouse-endpoint" in export_help.output and "[user@]host:port[/db]" in export_help.output
