@@ -1,0 +1,188 @@
+"""Run the simulator's scenario catalogue end to end and check the labels that come back.
+
+One place for the loop that ``streamtriage demo`` and the classifier's accuracy test share: each
+scenario runs with the real ``openai`` SDK, instrumented, against the fault simulator, inside a
+parent span of its own so that every call it makes (including polls tied to an earlier create)
+lands in one trace. Labels are then matched back to scenarios by trace id, never by timing.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+# Thresholds short enough for the simulator's sub-second stalls and hangs, passed to the collector as
+# an operator would set their own limits. The simulated proxy cuts streams at 0.3 s wall clock.
+SHORT_THRESHOLDS: dict[str, str] = {
+    "STREAMTRIAGE_STALL_MS": "200",
+    "STREAMTRIAGE_POLL_HANG_MS": "100",
+    "STREAMTRIAGE_REQUIRES_ACTION_MS": "100",
+    "STREAMTRIAGE_INDEXING_MS": "100",
+    "STREAMTRIAGE_BACKGROUND_MS": "100",
+    "STREAMTRIAGE_BUFFERED_TTFE_MS": "2000",
+    "STREAMTRIAGE_PROXY_LIMIT_MS": "300",
+    "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "40",
+    "STREAMTRIAGE_CLASSIFY_INTERVAL_S": "0",
+}
+
+Label = tuple[str | None, str | None]  # (kb id, category)
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario run in one mode, and what the app saw."""
+
+    name: str
+    mode: str
+    trace_id: str
+    app_saw: str
+    sdk: str
+
+
+@dataclass
+class Verdict:
+    """A run, the label it should get and the labels the classifier gave its trace."""
+
+    run: ScenarioRun
+    expected: Label | None  # None: a healthy scenario, no incident expected
+    labels: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def found(self) -> list[Label]:
+        return sorted({(lb.get("KbId") or None, lb.get("Category") or None) for lb in self.labels})
+
+    @property
+    def ok(self) -> bool:
+        return self.found == ([] if self.expected is None else [self.expected])
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return max(self.labels, key=lambda lb: float(lb.get("Confidence") or 0.0), default=None)
+
+
+def describe_observation(obs: Any) -> str:
+    """A short 'what the app saw' line: the exception it caught, or how the stream ended."""
+    exc = getattr(obs, "exception", None)
+    if getattr(obs, "gave_up", False):
+        return f"poll loop still waiting after {obs.polls} polls (status {obs.status or '?'}); app gave up"
+    if exc is not None:
+        return f"{exc.type} after {obs.event_count} events"
+    ending = getattr(obs, "finish_reason", None) or getattr(obs, "status", None)
+    return f"{obs.event_count} events, ended {ending or 'quietly'}"
+
+
+def run_catalogue(
+    endpoint: str,
+    *,
+    modes: Sequence[str] = ("sync", "async"),
+    names: Iterable[str] | None = None,
+    service_name: str = "streamtriage-demo",
+    on_run: Callable[[ScenarioRun], None] | None = None,
+    workers: int = 8,
+) -> list[ScenarioRun]:
+    """Run the chosen scenarios (all by default) in each mode with the hook exporting to ``endpoint``.
+
+    Installs the hook in this process: call it from a process of its own (the demo, a test's
+    subprocess), since the SDK stays patched for the rest of the process.
+    """
+    import openai
+    from opentelemetry import trace
+
+    import streamtriage
+    from streamtriage.simulator.drivers import run_scenario
+    from streamtriage.simulator.scenarios import SCENARIOS
+    from streamtriage.simulator.server import start_simulator
+
+    wanted = set(names or ())
+    major = int(openai.__version__.split(".")[0])
+    chosen = [s for s in SCENARIOS if (not wanted or s.name in wanted) and s.min_sdk <= major]
+    handle = streamtriage.instrument(endpoint=endpoint, service_name=service_name)
+    tracer = trace.get_tracer("streamtriage.scenario_suite")
+    sim = start_simulator()
+    lock = threading.Lock()
+
+    def one(sc: Any, mode: str) -> ScenarioRun:
+        attrs = {"streamtriage.scenario": sc.name, "streamtriage.scenario.mode": mode}
+        with tracer.start_as_current_span(f"scenario {sc.name}", attributes=attrs) as span:
+            obs = run_scenario(sc, sim.base_url, mode=mode)
+            trace_id = format(span.get_span_context().trace_id, "032x")
+        sim.wait_idle(obs.run_id, timeout=1.0)
+        run = ScenarioRun(sc.name, mode, trace_id, describe_observation(obs), openai.__version__)
+        if on_run is not None:
+            with lock:
+                on_run(run)
+        return run
+
+    try:
+        # Scenarios mostly wait (stalls, timeouts, poll intervals), so they run side by side; each has
+        # its own trace, so concurrency never mixes their labels.
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="scenario") as pool:
+            futures = [pool.submit(one, sc, mode) for mode in modes for sc in chosen]
+            runs = [f.result() for f in futures]
+    finally:
+        handle.force_flush()
+        sim.stop()
+        handle.shutdown()
+    return runs
+
+
+def _http_json(method: str, url: str, token: str | None = None, timeout: float = 120.0) -> Any:
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def classify_and_fetch(base_url: str, token: str | None = None, settle_s: float = 0.5) -> list[dict[str, Any]]:
+    """Run a classification pass on the collector and return every incident of the last hour."""
+    time.sleep(settle_s)  # the exporter has flushed; give the collector's writer one batch interval
+    for _ in range(2):  # a second pass picks up rows the writer was still inserting during the first
+        _http_json("POST", base_url + "/api/classify", token)
+        time.sleep(settle_s)
+    return list(_http_json("GET", base_url + "/api/incidents?since=1h&limit=10000", token))
+
+
+def match(runs: Sequence[ScenarioRun], labels: Sequence[dict[str, Any]]) -> list[Verdict]:
+    """Pair each run with the labels on its trace and with the label its scenario expects."""
+    from streamtriage.simulator.scenarios import BY_NAME
+
+    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for lb in labels:
+        by_trace[str(lb.get("TraceId", ""))].append(lb)
+    verdicts = []
+    for run in runs:
+        sc = BY_NAME[run.name]
+        expected = None if sc.is_healthy(run.sdk) else tuple(sc.expected_label(run.sdk))
+        verdicts.append(Verdict(run, expected, by_trace.get(run.trace_id, [])))  # type: ignore[arg-type]
+    return verdicts
+
+
+def accuracy_report(verdicts: Sequence[Verdict]) -> str:
+    """Accuracy per expected category and a confusion table, as plain text."""
+    per_cat: dict[str, list[bool]] = defaultdict(list)
+    confusion: Counter[tuple[str, str]] = Counter()
+    for v in verdicts:
+        cat = "healthy" if v.expected is None else (v.expected[1] or "unclassified")
+        per_cat[cat].append(v.ok)
+        got = "none" if not v.found else ",".join(sorted(f[1] or "unclassified" for f in v.found))
+        confusion[(cat, got)] += 1
+    sdk = verdicts[0].run.sdk if verdicts else "?"
+    lines = [f"classifier accuracy, openai {sdk}: {sum(v.ok for v in verdicts)}/{len(verdicts)} runs", "",
+             f"{'expected category':<22}{'runs':>6}{'correct':>9}{'accuracy':>10}"]
+    for cat in sorted(per_cat):
+        oks = per_cat[cat]
+        lines.append(f"{cat:<22}{len(oks):>6}{sum(oks):>9}{sum(oks) / len(oks):>10.0%}")
+    lines += ["", f"{'expected':<22}{'labelled as':<30}{'count':>6}"]
+    for (exp, got), n in sorted(confusion.items()):
+        lines.append(f"{exp:<22}{got:<30}{n:>6}")
+    bad = [v for v in verdicts if not v.ok]
+    if bad:
+        lines += ["", "mislabelled:"]
+        lines += [f"  {v.run.name} [{v.run.mode}]: expected {v.expected}, got {v.found}" for v in bad]
+    return "\n".join(lines)
