@@ -115,5 +115,12 @@ def attributes_map(kvs: Any) -> dict[str, str]:
     for kv in kvs:
         v = kv.value
         kind = v.WhichOneof("value")
-        out[kv.key] = v.string_value if kind == "string_value" else as_string(v)
+        if kind == "string_value":
+            out[kv.key] = v.string_value
+        elif kind == "int_value":
+            out[kv.key] = str(v.int_value)
+        elif kind == "bool_value":
+            out[kv.key] = "true" if v.bool_value else "false"
+        else:
+            out[kv.key] = as_string(v)
     return out

@@ -44,6 +44,8 @@ class Settings:
     queue_max_spans: int = 200_000
     spool_max_bytes: int = 2 * 1024 * 1024 * 1024
     retry_after_s: int = 2
+    # Decoder worker processes: -1 = automatic (one per CPU, at most 4; 0 on one CPU = a thread).
+    decode_workers: int = -1
     # Writer.
     durability: str = "insert"  # "insert": insert within deadline, spool on failure; "wal": spool first always
     batch_max_spans: int = 20_000

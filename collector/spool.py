@@ -6,21 +6,20 @@ oldest first and deletes a segment only after all of its batches are in the stor
 a crash between the insert and the delete replays that segment again).
 
 Record layout (little endian): ``b"STSP" kind:u8 batch_id:u64 length:u32 crc32:u32`` + payload.
-``kind`` is ``B`` (a batch: JSON list of rows) or ``D`` (batch ``batch_id`` reached the store late,
+``kind`` is ``B`` (a batch: the JSON-lines insert payload, one exporter row per line) or ``D`` (batch ``batch_id`` reached the store late,
 after it had been spooled on a deadline: skip it on replay). A torn record at the end of a segment
 (crash mid-append) was never acknowledged and is ignored. Not thread-safe: the writer calls it from
 one thread.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import BinaryIO, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +34,6 @@ class Record:
     kind: int
     batch_id: int
     payload: bytes
-
-    def rows(self) -> list[list[Any]]:
-        return json.loads(self.payload)
 
 
 class Spool:
@@ -63,10 +59,6 @@ class Spool:
         os.fsync(self._active.fileno())
         self._active_size += len(data)
         return len(data)
-
-    def append_rows(self, batch_id: int, rows: list[list[Any]]) -> int:
-        payload = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return self.append(BATCH, batch_id, payload)
 
     def _rotate(self) -> None:
         self.seal()

@@ -1,8 +1,14 @@
 """What the running service owns, in one object on ``app.state.collector``."""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from .metrics import Metrics
 from .service_lock import ServiceLock
@@ -10,6 +16,31 @@ from .settings import Settings
 from .spool import Spool
 from .store import Store
 from .writer import Writer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DecoderUnavailable(RuntimeError):
+    """A decoder worker process died; the request was not taken (503, the sender retries)."""
+
+
+def decoder_workers(settings: Settings) -> int:
+    """``decode_workers``: -1 = automatic (one process per CPU, at most 4, none on a single CPU)."""
+    if settings.decode_workers >= 0:
+        return settings.decode_workers
+    cpus = os.cpu_count() or 1
+    return 0 if cpus < 2 else min(cpus, 4)
+
+
+def make_decoder(settings: Settings) -> concurrent.futures.Executor:
+    """Decoding is CPU-bound Python: worker processes give it other cores (only bytes cross the
+    boundary); with 0 workers one thread keeps it off the event loop. Workers are spawned, never
+    forked, because the parent runs the chDB engine's threads."""
+    workers = decoder_workers(settings)
+    if workers == 0:
+        return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="st-decode")
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 @dataclass
@@ -22,3 +53,20 @@ class CollectorState:
     lock: ServiceLock | None = None
     # Free slots for other components' startup hooks (e.g. the classifier's background task).
     extras: dict[str, Any] = field(default_factory=dict)
+    decoder: concurrent.futures.Executor | None = None
+
+    async def decode(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.decoder is None:
+            self.decoder = make_decoder(self.settings)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.decoder, fn, *args)
+        except BrokenProcessPool as exc:
+            log.error("a decoder worker died; starting a new pool")
+            broken, self.decoder = self.decoder, make_decoder(self.settings)
+            broken.shutdown(wait=False, cancel_futures=True)
+            raise DecoderUnavailable("decoder worker died; retry") from exc
+
+    def close_decoder(self) -> None:
+        if self.decoder is not None:
+            self.decoder.shutdown(wait=True, cancel_futures=True)
+            self.decoder = None

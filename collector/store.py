@@ -7,15 +7,37 @@ one directory: its "already in use" failures become ``StoreLocked`` with a messa
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
 from .settings import Settings
 from .span_rows import INSERT_COLUMNS
 
+
+def payload_to_rows(payload: bytes) -> list[list[Any]]:
+    import json
+
+    return [json.loads(line) for line in payload.splitlines() if line]
+
 TRACES_TABLE = "otel_traces"
 LABELS_TABLE = "streamtriage_labels"
+
+
+# JSONCompactEachRow insert of exporter rows whose timestamps are integer nanoseconds: ClickHouse
+# reads a bare integer for DateTime64 as seconds, so the SELECT converts them.
+_JSON_TYPES = ("Int64", "String", "String", "String", "String", "String", "String", "String", "Map(String, String)",
+               "String", "String", "Map(String, String)", "UInt64", "String", "String", "Array(Int64)",
+               "Array(String)", "Array(Map(String, String))", "Array(String)", "Array(String)", "Array(String)",
+               "Array(Map(String, String))")
+JSON_STRUCTURE = ", ".join(f"c{i} {t}" for i, t in enumerate(_JSON_TYPES))
+_JSON_SELECT = ", ".join(
+    "fromUnixTimestamp64Nano(c0)" if i == 0 else
+    "arrayMap(t -> fromUnixTimestamp64Nano(t), c15)" if i == 15 else f"c{i}" for i in range(len(_JSON_TYPES)))
+_COLUMNS_SQL = ", ".join(f"`{c}`" for c in INSERT_COLUMNS)
 
 
 class StoreError(RuntimeError):
@@ -82,6 +104,40 @@ class Store:
         with self._lock:
             try:
                 self._c().insert(TRACES_TABLE, rows, column_names=list(INSERT_COLUMNS), database=self.database)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - normalised for the writer
+                self._drop_if_remote()
+                raise StoreError(f"insert failed: {_first_line(exc)}") from exc
+
+    def insert_payload(self, payload: bytes) -> None:
+        """Insert a JSON-lines batch (``decode_worker.Decoded.payload``).
+
+        chDB reads the lines itself (``file()`` table function; it releases the GIL while parsing), so
+        the collector's Python does no per-row insert work.
+        """
+        if not payload:
+            return
+        with self._lock:
+            try:
+                client = self._c()
+                if self.settings.is_embedded:
+                    tmp_dir = self.settings.state_path / "tmp"
+                    tmp_dir.mkdir(parents=True, exist_ok=True)
+                    fd, path = tempfile.mkstemp(dir=tmp_dir, suffix=".jsonl")
+                    try:
+                        with os.fdopen(fd, "wb") as f:
+                            f.write(payload)
+                        client.command(
+                            f"INSERT INTO `{self.database}`.{TRACES_TABLE} ({_COLUMNS_SQL}) SELECT {_JSON_SELECT} "
+                            "FROM file({path:String}, 'JSONCompactEachRow', {structure:String})",
+                            parameters={"path": path, "structure": JSON_STRUCTURE})
+                    finally:
+                        Path(path).unlink(missing_ok=True)
+                else:
+                    # A server gets clickhouse-connect's own Native insert (the tested path).
+                    client.insert(TRACES_TABLE, payload_to_rows(payload), column_names=list(INSERT_COLUMNS),
+                                  database=self.database)
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - normalised for the writer

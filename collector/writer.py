@@ -23,11 +23,10 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 from .metrics import Metrics
 from .settings import Settings
-from .spool import DONE, Spool, SpoolCorrupt
+from .spool import BATCH, DONE, Spool, SpoolCorrupt
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,8 @@ class Unavailable(RuntimeError):
 
 @dataclass
 class _Pending:
-    rows: list[list[Any]]
+    payload: bytes  # JSON lines (decode_worker.Decoded.payload)
+    spans: int
     future: asyncio.Future[None]
 
 
@@ -67,7 +67,7 @@ class Writer:
         self.store_ok = True
         self.spool_bytes = 0
         # Inserts that missed their deadline (their batch was spooled): (insert future, batch id).
-        self._late: list[tuple[concurrent.futures.Future[None], int]] = []
+        self._late: list[tuple[concurrent.futures.Future[None], int, int]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,13 +107,12 @@ class Writer:
         self._spool_exec.shutdown(wait=True)
 
     # -- ingest side ---------------------------------------------------------------------------
-    async def submit(self, rows: list[list[Any]]) -> None:
-        """Return once ``rows`` are durable; raise Overloaded/Unavailable if they cannot be taken."""
-        if not rows:
+    async def submit(self, payload: bytes, n: int) -> None:
+        """Return once the ``n`` spans in ``payload`` are durable; raise Overloaded/Unavailable if not taken."""
+        if not n:
             return
         if self._closing:
             raise Unavailable("collector is shutting down")
-        n = len(rows)
         # An empty queue takes any request (its size is bounded by max_body_bytes), so a big
         # request is never refused forever; otherwise the bound holds.
         if self.queued_spans and self.queued_spans + n > self.settings.queue_max_spans:
@@ -121,7 +120,7 @@ class Writer:
         if (self.backlog or not self.store_ok) and self.spool_bytes > self.settings.spool_max_bytes:
             raise Unavailable(f"store unavailable and spool full ({self.spool_bytes} bytes)")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(rows, fut))
+        self._queue.append(_Pending(payload, n, fut))
         self.queued_spans += n
         self._wake.set()
         await fut
@@ -142,19 +141,19 @@ class Writer:
             while self._queue:
                 batch: list[_Pending] = []
                 count = 0
-                while self._queue and (not batch or count + len(self._queue[0].rows) <= s.batch_max_spans):
+                while self._queue and (not batch or count + self._queue[0].spans <= s.batch_max_spans):
                     item = self._queue.popleft()
                     batch.append(item)
-                    count += len(item.rows)
+                    count += item.spans
                 await self._commit(batch, count)
 
     async def _commit(self, batch: list[_Pending], count: int) -> None:
-        rows = [r for item in batch for r in item.rows]
+        payload = b"\n".join(item.payload for item in batch)
         try:
             if self.settings.durability == "wal" or self.backlog or not self.store_ok:
-                await self._spool_batch(rows)
+                await self._spool_batch(payload, count)
             else:
-                await self._insert_or_spool(rows)
+                await self._insert_or_spool(payload, count)
             outcome: BaseException | None = None
         except Exception as exc:  # noqa: BLE001 - neither stored nor spooled: senders must retry
             log.error("could not make %d spans durable: %s", count, exc)
@@ -168,36 +167,36 @@ class Writer:
                 else:
                     item.future.set_exception(outcome)
 
-    async def _insert_or_spool(self, rows: list[list[Any]]) -> None:
+    async def _insert_or_spool(self, payload: bytes, n: int) -> None:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        fut = self._insert_exec.submit(self.store.insert_spans, rows)
+        fut = self._insert_exec.submit(self.store.insert_payload, payload)
         try:
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), self.settings.insert_deadline_s)
         except asyncio.TimeoutError:
-            batch_id = await self._spool_batch(rows)
-            log.warning("store insert exceeded %.1fs: %d spans spooled", self.settings.insert_deadline_s, len(rows))
-            self._late.append((fut, batch_id))
+            batch_id = await self._spool_batch(payload, n)
+            log.warning("store insert exceeded %.1fs: %d spans spooled", self.settings.insert_deadline_s, n)
+            self._late.append((fut, batch_id, n))
             fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(self._drain_wake.set))
             return
         except Exception as exc:  # noqa: BLE001 - store down: spool
             self.metrics.inc("store_errors")
             self.store_ok = False
-            log.warning("store insert failed (%s): %d spans spooled", exc, len(rows))
-            await self._spool_batch(rows)
+            log.warning("store insert failed (%s): %d spans spooled", exc, n)
+            await self._spool_batch(payload, n)
             return
         self.metrics.observe_write(time.monotonic() - started)
-        self.metrics.inc("spans_stored", len(rows))
+        self.metrics.inc("spans_stored", n)
         self.store_ok = True
 
-    async def _spool_batch(self, rows: list[list[Any]]) -> int:
+    async def _spool_batch(self, payload: bytes, n: int) -> int:
         loop = asyncio.get_running_loop()
         batch_id = self._next_batch_id
         self._next_batch_id += 1
-        written = await loop.run_in_executor(self._spool_exec, self.spool.append_rows, batch_id, rows)
+        written = await loop.run_in_executor(self._spool_exec, self.spool.append, BATCH, batch_id, payload)
         self.spool_bytes += written
         self.backlog = True
-        self.metrics.inc("spans_spooled", len(rows))
+        self.metrics.inc("spans_spooled", n)
         self._drain_wake.set()
         return batch_id
 
@@ -224,11 +223,12 @@ class Writer:
 
     async def _drain_once(self) -> None:
         loop = asyncio.get_running_loop()
-        if any(not fut.done() for fut, _ in self._late):
+        if any(not fut.done() for fut, _, _ in self._late):
             return  # a timed-out insert is still running: wait, its outcome decides what to skip
-        for fut, batch_id in self._late:
+        for fut, batch_id, n in self._late:
             if fut.exception() is None:  # it did land: never replay that batch
                 self._done_ids.add(batch_id)
+                self.metrics.inc("spans_stored", n)
                 await loop.run_in_executor(self._spool_exec, self.spool.append, DONE, batch_id)
             else:
                 self.metrics.inc("store_errors")
@@ -242,17 +242,19 @@ class Writer:
                 await loop.run_in_executor(self._spool_exec, self.spool.quarantine, path)
                 continue
             done = self._done_ids | {r.batch_id for r in records if r.kind == DONE}
-            rows = [row for r in records if r.kind != DONE and r.batch_id not in done for row in r.rows()]
-            if rows:
+            todo = [r.payload for r in records if r.kind != DONE and r.batch_id not in done and r.payload]
+            if todo:
+                payload = b"\n".join(todo)
+                n = payload.count(b"\n") + 1
                 started = time.monotonic()
                 try:
-                    await loop.run_in_executor(self._insert_exec, self.store.insert_spans, rows)
+                    await loop.run_in_executor(self._insert_exec, self.store.insert_payload, payload)
                 except Exception:
                     self.metrics.inc("store_errors")
                     raise
                 self.metrics.observe_write(time.monotonic() - started)
-                self.metrics.inc("spans_stored", len(rows))
-                self.metrics.inc("spans_replayed", len(rows))
+                self.metrics.inc("spans_stored", n)
+                self.metrics.inc("spans_replayed", n)
             self.store_ok = True
             await loop.run_in_executor(self._spool_exec, self.spool.remove, path)
         self.spool_bytes = await loop.run_in_executor(self._spool_exec, self.spool.size_bytes)

@@ -2,18 +2,19 @@
 
 Parse -> convert -> hand to the writer; answer 200 only once the writer says the spans are
 durable. Limits are checked before work: Content-Length, the streamed body size, then the
-decompressed size. Decoding and row building run in the threadpool, never on the event loop.
+decompressed size. Decoding and row building run in decoder worker processes (or one thread),
+never on the event loop.
 """
 from __future__ import annotations
 
 import time
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from .. import otlp_decode as otlp
+from ..decode_worker import decode_export
 from ..deps import AuthDep, StateDep
-from ..span_rows import Converted, convert
+from ..state import DecoderUnavailable
 from ..writer import Overloaded, Unavailable
 
 router = APIRouter(tags=["otlp"])
@@ -26,10 +27,6 @@ def _status(http: int, code: int, message: str, kind: str | None, retry_after: i
     body, ctype = otlp.encode_status(code, message, kind)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return Response(body, status_code=http, media_type=ctype, headers=headers)
-
-
-def _decode(body: bytes, encoding: str | None, kind: str, limit: int) -> Converted:
-    return convert(otlp.parse_request(otlp.decompress(body, encoding, limit), kind))
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
@@ -74,21 +71,23 @@ async def _export(request: Request, state: StateDep) -> Response:
     if body is None:
         return _status(413, _RESOURCE_EXHAUSTED, f"body exceeds {s.max_body_bytes} bytes", kind)
     try:
-        converted = await run_in_threadpool(_decode, body, encoding, kind, s.max_decompressed_bytes)
+        decoded = await state.decode(decode_export, body, encoding, kind, s.max_decompressed_bytes)
     except otlp.TooLarge as exc:
         return _status(413, _RESOURCE_EXHAUSTED, str(exc), kind)
     except otlp.BadRequest as exc:
         return _status(400, _INVALID_ARGUMENT, str(exc), kind)
+    except DecoderUnavailable as exc:
+        return _status(503, _UNAVAILABLE, str(exc), kind, s.retry_after_s)
     metrics = state.metrics
-    metrics.inc("spans_received", len(converted.rows) + converted.rejected)
-    metrics.inc("spans_rejected", converted.rejected)
+    metrics.inc("spans_received", decoded.spans + decoded.rejected)
+    metrics.inc("spans_rejected", decoded.rejected)
     try:
-        await state.writer.submit(converted.rows)
+        await state.writer.submit(decoded.payload, decoded.spans)
     except Overloaded as exc:
         metrics.inc("requests_refused_overload")
         return _status(429, _RESOURCE_EXHAUSTED, f"collector overloaded: {exc}", kind, s.retry_after_s)
     except Unavailable as exc:
         metrics.inc("requests_refused_overload")
         return _status(503, _UNAVAILABLE, str(exc), kind, s.retry_after_s)
-    body_out = otlp.encode_response(converted.rejected, converted.error_message, kind)
+    body_out = otlp.encode_response(decoded.rejected, decoded.error_message, kind)
     return Response(body_out, status_code=200, media_type=kind)

@@ -49,7 +49,9 @@ class CollectorProcess:
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", *self.args]
         if self.token:
             cmd += ["--token", self.token]
-        env = {**os.environ, "STREAMTRIAGE_STATE_DIR": str(self.data_dir), **self.env}
+        # One decoder worker process: the real multi-process path, at the smallest cost per test.
+        env = {**os.environ, "STREAMTRIAGE_STATE_DIR": str(self.data_dir), "STREAMTRIAGE_DECODE_WORKERS": "1",
+               **self.env}
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-collector.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -1,0 +1,41 @@
+"""The CPU-heavy half of ingest, shaped to run in worker processes.
+
+``decode_export`` takes the raw request body and returns a ``Decoded`` batch whose payload is
+already the insert body (JSONCompactEachRow, one exporter row per line; timestamps as integer ns).
+Only bytes and counts cross the process boundary: pickling row objects back costs more than
+building them. The same payload is what the spool stores and what the store inserts, so a batch
+is encoded exactly once.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import otlp_decode as otlp
+from .span_rows import convert
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass(frozen=True)
+class Decoded:
+    spans: int
+    rejected: int
+    error_message: str
+    payload: bytes  # JSON lines, INSERT_COLUMNS order
+
+
+def rows_to_payload(rows: list[list[Any]]) -> bytes:
+    return "\n".join([_dumps(r) for r in rows]).encode("utf-8")
+
+
+def decode_export(body: bytes, encoding: str | None, kind: str, limit: int) -> Decoded:
+    """Decompress, parse, convert, encode. Raises ``otlp.BadRequest`` / ``otlp.TooLarge``."""
+    out = convert(otlp.parse_request(otlp.decompress(body, encoding, limit), kind))
+    return Decoded(len(out.rows), out.rejected, out.error_message, rows_to_payload(out.rows))
+
+
+def warm_up() -> None:
+    """Imports done; run once per worker so the first request does not pay for them."""
+    return None
