@@ -13,7 +13,7 @@ from typing import Any
 from . import thresholds as T
 from .builder import DATASOURCE_UID, FORMAT_TABLE
 from .definitions import incidents, runs_polling, stream_health
-from .definitions.common import IS_ERROR, NON_TERMINAL
+from .definitions.common import IS_ERROR, LATEST_STATUS, NON_TERMINAL
 from .versions import PLUGIN_ID, PLUGIN_VERSION
 
 FOLDER = "streamtriage"
@@ -97,7 +97,7 @@ FROM (
 SELECT api, {HANG_KB} AS kb_id, count() AS hangs
 FROM (
   SELECT SpanAttributes['streamtriage.object.id'] AS object_id, any(LlmApi) AS api,
-         argMax(LlmStatus, Timestamp) AS status, max(Timestamp) AS last_poll,
+         {LATEST_STATUS} AS status, max(Timestamp) AS last_poll,
          greatest(argMax(toFloat64OrZero(SpanAttributes['streamtriage.poll.first_seen_ms']), Timestamp),
                   toFloat64(toUnixTimestamp64Milli(max(Timestamp)) - toUnixTimestamp64Milli(min(Timestamp)))
          ) / 1000 AS open_for_s

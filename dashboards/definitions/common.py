@@ -25,6 +25,12 @@ IS_TRUNCATED = (
 NON_TERMINAL = "('queued', 'in_progress', 'requires_action', 'cancelling')"
 """Poll statuses that mean "not finished yet" (contract §4.3)."""
 
+POLL_READ_OK = "(SpanAttributes['error.type'] = '' AND LlmStatus NOT IN ('', 'unknown', 'error'))"
+"""A poll that read a status; a failed read (timeout, cancelled helper: the hook writes status "error") says
+nothing about the object."""
+LATEST_STATUS = f"argMaxIf(LlmStatus, Timestamp, {POLL_READ_OK})"
+"""An object's latest status, from its last successful poll."""
+
 CALLS = "LlmSpan = 'call'"
 POLLS = "LlmSpan = 'poll'"
 

@@ -6,8 +6,8 @@ many polls a run takes, how long ``requires_action`` waits, and which objects ar
 from __future__ import annotations
 
 from ..builder import Json, bargauge, by_name, dashboard, stat, table, thresholds, timeseries
-from .common import (CALLS, LABEL_FILTERS, LABELS, LIVE_LABELS, NON_TERMINAL, POLLS, SPAN_FILTERS,
-                     collector_variables, filter_variables, hang_variable)
+from .common import (CALLS, LABEL_FILTERS, LABELS, LATEST_STATUS, LIVE_LABELS, NON_TERMINAL, POLL_READ_OK, POLLS,
+                     SPAN_FILTERS, collector_variables, filter_variables, hang_variable)
 from .incidents import trace_link
 
 UID = "streamtriage-runs-polling"
@@ -21,7 +21,7 @@ OBJECTS = f"""
 SELECT SpanAttributes['streamtriage.object.id'] AS object_id,
        any(LlmApi) AS api,
        any(ServiceName) AS service,
-       argMax(LlmStatus, Timestamp) AS status,
+       {LATEST_STATUS} AS status,
        argMax(TraceId, Timestamp) AS TraceId,
        min(Timestamp) AS first_poll,
        max(Timestamp) AS last_poll,
@@ -42,7 +42,7 @@ SELECT LlmApi AS api, SpanAttributes['streamtriage.object.id'] AS object_id, Llm
                 toFloat64(toUnixTimestamp64Milli(max(Timestamp)) - toUnixTimestamp64Milli(min(Timestamp)))) / 1000
          AS in_status_s
 FROM otel_traces
-WHERE {_WHERE_POLLS}
+WHERE {_WHERE_POLLS} AND {POLL_READ_OK}
 GROUP BY api, object_id, status"""
 
 

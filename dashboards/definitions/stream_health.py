@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..builder import Json, by_name, dashboard, stat, table, thresholds, timeseries
 from .common import (CALLS, IS_ERROR, IS_INCOMPLETE, IS_TRUNCATED, LABEL_FILTERS, LABELS, LIVE_LABELS,
-                     NON_TERMINAL, POLLS, SPAN_FILTERS, filter_variables, hang_variable)
+                     LATEST_STATUS, NON_TERMINAL, POLLS, SPAN_FILTERS, filter_variables, hang_variable)
 
 UID = "streamtriage-stream-health"
 
@@ -19,7 +19,7 @@ _TTFE_TH = thresholds(("green", None), ("yellow", 2000), ("red", 10000))
 HUNG_OBJECTS = f"""
 SELECT SpanAttributes['streamtriage.object.id'] AS object_id,
        any(LlmApi) AS api,
-       argMax(LlmStatus, Timestamp) AS status,
+       {LATEST_STATUS} AS status,
        greatest(
          argMax(toFloat64OrZero(SpanAttributes['streamtriage.poll.first_seen_ms']), Timestamp),
          toFloat64(toUnixTimestamp64Milli(max(Timestamp)) - toUnixTimestamp64Milli(min(Timestamp)))

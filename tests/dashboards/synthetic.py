@@ -225,7 +225,7 @@ class _Builder:
 
     def polled_object(self, service: str, api: str, object_id: str, at_s: float, statuses: list[tuple[str, float]],
                       *, helper_ends: bool, mode: str = "poll", kb_id: str = "", label_open: bool = False,
-                      withdrawn_kb_id: str = "") -> None:
+                      withdrawn_kb_id: str = "", failed_last_read: bool = False) -> None:
         """A polling-helper call whose polls saw ``statuses`` (status, seconds spent in it, one poll per 30 s)."""
         tracer = self.tracer(service)
         start = self.ns(at_s)
@@ -260,6 +260,14 @@ class _Builder:
                 since += 30
                 t_s += 30
             t_s += 30
+        if failed_last_read:  # the app gave up mid-GET: a poll span with no status, only the exception
+            at = start + int((t_s - 20) * NS)
+            poll = tracer.start_span(f"poll {api}", kind=SpanKind.CLIENT, context=parent, start_time=at, attributes={
+                "streamtriage.span": "poll", "streamtriage.api": api, "streamtriage.object.id": object_id,
+                "streamtriage.status": "error", "streamtriage.poll.attempt": attempt + 1,
+                "error.type": "openai.APITimeoutError"})
+            poll.set_status(Status(StatusCode.ERROR, "Request timed out."))
+            poll.end(end_time=at + 5 * MS)
         final = statuses[-1][0]
         end = start + int(t_s * NS)
         if helper_ends:
@@ -330,9 +338,10 @@ def build_dataset(now: datetime | None = None, seed: int = 7) -> tuple[list[list
     b.polled_object("checkout-bot", "responses", "resp_bg", 600, [("queued", 30), ("in_progress", 60),
                                                                    ("completed", 0)], helper_ends=True,
                     mode="background")
-    # A vector-store file stuck in in_progress for 12 minutes, still being polled.
+    # A vector-store file stuck in in_progress for 12 minutes, still being polled; the last read timed out.
     b.polled_object("support-agent", "vector_stores.files", "file_stuck", 900, [("in_progress", 720)],
-                    helper_ends=False, kb_id="llm/vector-store-indexing-stuck-or-not-ready", label_open=True)
+                    helper_ends=False, kb_id="llm/vector-store-indexing-stuck-or-not-ready", label_open=True,
+                    failed_last_read=True)
     spans = collector_rows([s for e in b.exporters for s in e.get_finished_spans()])
     b.truth.start, b.truth.end = t0, now
     return spans, b.labels, b.truth
