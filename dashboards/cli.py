@@ -11,6 +11,15 @@ app = typer.Typer(help="Grafana dashboards, alert rules and their provisioning f
                   add_completion=False)
 
 
+def _require_yaml() -> None:
+    """The provisioning files are YAML; PyYAML comes with the collector extra, not the light hook install."""
+    try:
+        import yaml  # noqa: F401
+    except ImportError as exc:
+        typer.echo("error: writing Grafana provisioning needs PyYAML: pip install 'streamtriage[collector]'", err=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command("export")
 def export(
     out: Path = typer.Option(..., "--out", help="Directory to write the provisioning tree into."),
@@ -36,6 +45,8 @@ def export(
 ) -> None:
     """Write datasources/, dashboards/ and alerting/ for Grafana, then check the result."""
     import os
+
+    _require_yaml()
 
     from .checks import check_tree
     from .datasource import DatasourceError, DatasourceSettings, default_url
@@ -73,6 +84,7 @@ def export(
 @app.command("check")
 def check(tree: Path = typer.Argument(..., help="A provisioning directory written by export.")) -> None:
     """Run the structural checks on a provisioning tree."""
+    _require_yaml()
     from .checks import check_tree
 
     problems = check_tree(tree)

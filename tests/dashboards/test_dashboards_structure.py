@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from streamtriage.cli import app as cli_app
 from streamtriage.dashboards.checks import check_tree
-from streamtriage.dashboards.datasource import DatasourceError, DatasourceSettings
+from streamtriage.dashboards.datasource import DEFAULT_URL, DatasourceError, DatasourceSettings, default_url
 from streamtriage.dashboards.export import ExportOptions, render_tree
 from streamtriage.dashboards.generate import PROVISIONING_DIR
 from streamtriage.dashboards.prometheus import RULES_FILE, render_rules_yaml
@@ -134,3 +134,15 @@ def _rule(doc: Any, i: int = 0) -> Any:
 def test_checks_detect_broken_trees(tmp_path: Path, rel: str, mutate: Callable[[Any], None], expected: str) -> None:
     problems = check_tree(_mutated(PROVISIONING_DIR, tmp_path, rel, mutate))
     assert any(expected in p for p in problems), problems
+
+
+def test_default_datasource_url_follows_a_server_store_only() -> None:
+    assert default_url({"STREAMTRIAGE_STORE": "https://u:p@ch:8443/otel"}) == "https://u:p@ch:8443/otel"
+    assert default_url({"STREAMTRIAGE_STORE": "chdb://./data"}) == DEFAULT_URL
+    assert default_url({}) == DEFAULT_URL
+
+
+@pytest.mark.parametrize("url", ["ftp://ch:21", "http://:8123", "http://ch:notaport", "http://ch:8123/bad-db!"])
+def test_bad_datasource_urls_are_refused_with_a_reason(url: str) -> None:
+    with pytest.raises(DatasourceError):
+        DatasourceSettings.from_url(url)
