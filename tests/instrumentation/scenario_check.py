@@ -51,12 +51,16 @@ def check_scenario(base_url: str, sc: Scenario, mode: str) -> None:
         gc.collect()
     finally:
         inst.uninstrument()
-    spans = list(exporter.get_finished_spans())
-
-    # 1. the app saw exactly the same thing
-    assert _app_view(hooked, sc) == _app_view(bare, sc)
     assert stats()["hook_errors"] == 0, stats()["last_error"]
     assert stats()["calls_started"] == stats()["calls_ended"]  # nothing left open
+    check_run(sc, bare, hooked, list(exporter.get_finished_spans()))
+
+
+def check_run(sc: Scenario, bare: Any, hooked: Any, spans: list[Any]) -> None:
+    """The checks of one (scenario, mode): ``bare``/``hooked`` observations and the hooked run's spans."""
+    # 1. the app saw exactly the same thing
+    hv, bv = _app_view(hooked, sc), _app_view(bare, sc)
+    assert hv == bv, {k: (hv[k], bv[k]) for k in hv if hv[k] != bv[k]}
 
     # 2. the scenario's last SDK call carries the facts it implies
     calls = _top_level_calls(spans)
