@@ -144,6 +144,13 @@ def _request_done(rec: Any, result: Any) -> None:
     if isinstance(rec, CallState):
         if rec.attached:
             return  # the stream ends the call
+        http_response = getattr(result, "http_response", None)
+        if rec.info.mode == "stream" and http_response is not None:
+            # a raw-response wrapper: wait for the app's .parse() to build the stream
+            key = id(http_response)
+            _DEFERRED[key] = rec
+            rec.finalizer = weakref.finalize(result, guarded, "raw_response_gc", _deferred_gc, key, rec)
+            return
         observe_result(rec, result)
         rec.stream_ended = True
         rec.outcome = rec.outcome or "completed"
@@ -267,6 +274,17 @@ def wrap_observer(orig: Callable, fn: Callable[[dict], None], is_async: bool) ->
 # ---------------------------------------------------------------------------------------------
 # raw streams
 # ---------------------------------------------------------------------------------------------
+_DEFERRED: dict[int, CallState] = {}
+
+
+def _deferred_gc(key: int, st: CallState) -> None:
+    """A raw-response wrapper of a stream call was dropped without parsing its stream."""
+    if _DEFERRED.get(key) is st:
+        del _DEFERRED[key]
+    if not st.attached and not st.ended:
+        st.cancelled("gc")
+
+
 def _abandoned(st: CallState) -> None:
     """GC finalizer of a raw stream the app dropped without closing."""
     if not st.ended:
@@ -276,6 +294,8 @@ def _abandoned(st: CallState) -> None:
 
 def _attach(st: CallState, stream: Any) -> None:
     st.attached = True
+    if st.finalizer is not None:
+        st.finalizer.detach()
     stream.__dict__[ATTR] = st
     st.finalizer = weakref.finalize(stream, guarded, "stream_gc", _abandoned, st)
     if st.cfg.flusher is not None:
@@ -326,6 +346,10 @@ async def _observe_async(st: CallState, inner: Any, observe: Callable) -> Any:
 
 def _claim(stream: Any) -> Optional[CallState]:
     rec = _CURRENT.get()
+    if rec is None:
+        # ``with_raw_response`` / ``with_streaming_response``: the Stream is built later by the
+        # app's ``.parse()``; the request hook left the call on the HTTP response object
+        rec = _DEFERRED.pop(id(getattr(stream, "response", None)), None)
     if type(rec) is not CallState or rec.attached or rec.info.mode != "stream":
         return None
     observe = OBSERVERS.get(rec.api)

@@ -204,3 +204,49 @@ def test_uninstrument_restores_the_sdk(mini_url):
     assert Stream.__dict__["__stream__"] is not before
     inst.uninstrument()
     assert Stream.__dict__["__stream__"] is before
+
+
+def test_with_raw_response_stream_is_observed_after_parse(hooked, mini_url):
+    raw = client(mini_url).chat.completions.with_raw_response.create(model="mini-healthy", messages=MSGS, stream=True, max_tokens=3)
+    assert hooked.kind("call") == []  # the stream has not been read yet
+    chunks = list(raw.parse())
+    a = hooked.call().attributes
+    assert a["streamtriage.outcome"] == "completed"
+    assert a["streamtriage.event.count"] == len(chunks) + 1
+
+
+def test_capture_content_is_off_by_default_and_opt_in(mini_url):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from streamtriage.instrumentation import OpenAIInstrumentor
+
+    for capture in (False, True):
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        inst = OpenAIInstrumentor()
+        inst.instrument(tracer_provider=provider, capture_content=capture)
+        try:
+            list(client(mini_url).chat.completions.create(model="mini-healthy", messages=MSGS, stream=True, max_tokens=3))
+        finally:
+            inst.uninstrument()
+        spans = exporter.get_finished_spans()
+        text = repr([dict(s.attributes) for s in spans])
+        assert ("tok0" in text) is capture and ("hi" in repr([s.attributes.get("gen_ai.input.messages") for s in spans])) is capture
+        call = [s for s in spans if s.attributes["streamtriage.span"] == "call"][0]
+        if capture:
+            assert "tok0 tok1 tok2" in call.attributes["gen_ai.output.messages"]
+
+
+def test_async_abandoned_stream_is_cancelled_gc(hooked, mini_url):
+    async def main() -> None:
+        s = await aclient(mini_url).chat.completions.create(model="mini-healthy", messages=MSGS, stream=True)
+        await s.__anext__()
+
+    asyncio.run(main())
+    gc.collect()
+    a = hooked.call().attributes
+    assert a["streamtriage.outcome"] == "cancelled"
+    assert a["streamtriage.cancel.reason"] in ("gc", "generator_exit")
