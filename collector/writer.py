@@ -211,6 +211,10 @@ class Writer:
             self._drain_wake.clear()
             if not self.backlog:
                 continue
+            if not self._closing:
+                # Let the active segment fill a little: inserts have a large fixed cost per call, so
+                # fewer, bigger replays keep up with a higher ingest rate.
+                await asyncio.sleep(self.settings.replay_delay_s)
             try:
                 await self._drain_once()
                 backoff = 0.1
