@@ -701,15 +701,6 @@ def _patch(owner: Any, name: str, make: Callable[[Callable], Callable]) -> bool:
     return True
 
 
-def _load(path: str) -> Any:
-    mod_name, _, attr = path.rpartition(":")
-    try:
-        mod = importlib.import_module(mod_name)
-    except Exception:
-        return None
-    return getattr(mod, attr, None)
-
-
 def patch_all(cfg: Config) -> None:
     """Install every hook this SDK version has. Idempotent through the instrumentor."""
     global _CFG
@@ -733,62 +724,82 @@ def patch_all(cfg: Config) -> None:
             _patch(cls, "__aexit__", lambda o: wrap_exit(o, True))
         else:
             _patch(cls, "__exit__", lambda o: wrap_exit(o, False))
-    managers = (
-        ("openai.lib.streaming.chat._completions", "ChatCompletionStreamManager", "AsyncChatCompletionStreamManager", "chat.completions.stream"),
-        ("openai.lib.streaming.responses._responses", "ResponseStreamManager", "AsyncResponseStreamManager", "responses.stream"),
-        ("openai.lib.streaming._assistants", "AssistantStreamManager", "AsyncAssistantStreamManager", "threads.runs.stream"),
-    )
-    for mod_name, sync_name, async_name, helper in managers:
-        for name, is_async in ((sync_name, False), (async_name, True)):
-            cls = _load(f"{mod_name}:{name}")
-            if cls is None:
-                continue
-            enter, exit_ = ("__aenter__", "__aexit__") if is_async else ("__enter__", "__exit__")
-            _patch(cls, enter, lambda o, h=helper, a=is_async: wrap_manager_enter(o, h, a))
-            _patch(cls, exit_, lambda o, a=is_async: wrap_manager_exit(o, a))
-    finals = (
-        ("openai.lib.streaming.chat._completions:ChatCompletionStream", "get_final_completion", False),
-        ("openai.lib.streaming.chat._completions:AsyncChatCompletionStream", "get_final_completion", True),
-        ("openai.lib.streaming.responses._responses:ResponseStream", "get_final_response", False),
-        ("openai.lib.streaming.responses._responses:AsyncResponseStream", "get_final_response", True),
-        ("openai.lib.streaming._assistants:AssistantEventHandler", "get_final_run", False),
-        ("openai.lib.streaming._assistants:AsyncAssistantEventHandler", "get_final_run", True),
-    )
-    for path, name, is_async in finals:
-        cls = _load(path)
-        if cls is not None:
-            _patch(cls, name, lambda o, a=is_async: wrap_helper_final(o, a))
-    for path, is_async in (
-        ("openai.lib.streaming.chat._completions:ChatCompletionStream", False),
-        ("openai.lib.streaming.chat._completions:AsyncChatCompletionStream", True),
-        ("openai.lib.streaming.responses._responses:ResponseStream", False),
-        ("openai.lib.streaming.responses._responses:AsyncResponseStream", True),
-        ("openai.lib.streaming._assistants:AssistantEventHandler", False),
-        ("openai.lib.streaming._assistants:AsyncAssistantEventHandler", True),
-    ):
-        cls = _load(path)
-        if cls is not None:
-            _patch(cls, "close", lambda o, a=is_async: wrap_close(o, a))
-    _patch_poll_helpers()
+    for mod_name in _MODULE_PATCHES:
+        _when_imported(mod_name)
 
 
-def _patch_poll_helpers() -> None:
-    runs = ("openai.resources.beta.threads.runs.runs", "Runs", "AsyncRuns", "assistants.runs", "threads.runs")
-    files_paths = ["openai.resources.vector_stores.files", "openai.resources.beta.vector_stores.files"]
-    batch_paths = ["openai.resources.vector_stores.file_batches", "openai.resources.beta.vector_stores.file_batches"]
-    targets = [runs]
-    for p in files_paths:
-        targets.append((p, "Files", "AsyncFiles", "vector_stores.files", "vector_stores.files"))
-    for p in batch_paths:
-        targets.append((p, "FileBatches", "AsyncFileBatches", "vector_stores.file_batches", "vector_stores.file_batches"))
-    for mod_name, sync_name, async_name, api, prefix in targets:
-        for name, is_async in ((sync_name, False), (async_name, True)):
-            cls = _load(f"{mod_name}:{name}")
-            if cls is None:
-                continue
-            for meth in ("poll", "create_and_poll", "submit_tool_outputs_and_poll"):
-                if meth in cls.__dict__:
-                    _patch(cls, meth, lambda o, h=f"{prefix}.{meth}", a=is_async, api=api: wrap_poll_helper(o, h, api, a))
+# Helper and polling modules are patched when the app imports them (they are heavy: the Assistants
+# helper alone loads ~13 MB of types), not imported by the hook.
+_HELPER_MANAGERS = {
+    "openai.lib.streaming.chat._completions": ("ChatCompletionStreamManager", "AsyncChatCompletionStreamManager", "chat.completions.stream",
+                                               "ChatCompletionStream", "AsyncChatCompletionStream", "get_final_completion"),
+    "openai.lib.streaming.responses._responses": ("ResponseStreamManager", "AsyncResponseStreamManager", "responses.stream",
+                                                  "ResponseStream", "AsyncResponseStream", "get_final_response"),
+    "openai.lib.streaming._assistants": ("AssistantStreamManager", "AsyncAssistantStreamManager", "threads.runs.stream",
+                                         "AssistantEventHandler", "AsyncAssistantEventHandler", "get_final_run"),
+}
+_POLL_MODULES = {
+    "openai.resources.beta.threads.runs.runs": ("Runs", "AsyncRuns", "assistants.runs", "threads.runs"),
+    "openai.resources.vector_stores.files": ("Files", "AsyncFiles", "vector_stores.files", "vector_stores.files"),
+    "openai.resources.beta.vector_stores.files": ("Files", "AsyncFiles", "vector_stores.files", "vector_stores.files"),
+    "openai.resources.vector_stores.file_batches": ("FileBatches", "AsyncFileBatches", "vector_stores.file_batches", "vector_stores.file_batches"),
+    "openai.resources.beta.vector_stores.file_batches": ("FileBatches", "AsyncFileBatches", "vector_stores.file_batches", "vector_stores.file_batches"),
+}
+_APPLIED: set[str] = set()
+_REGISTERED: set[str] = set()
+
+
+def _patch_helper_module(module: Any) -> None:
+    mgr_sync, mgr_async, helper, stream_sync, stream_async, final = _HELPER_MANAGERS[module.__name__]
+    for name, is_async in ((mgr_sync, False), (mgr_async, True)):
+        cls = getattr(module, name, None)
+        if cls is None:
+            continue
+        enter, exit_ = ("__aenter__", "__aexit__") if is_async else ("__enter__", "__exit__")
+        _patch(cls, enter, lambda o, h=helper, a=is_async: wrap_manager_enter(o, h, a))
+        _patch(cls, exit_, lambda o, a=is_async: wrap_manager_exit(o, a))
+    for name, is_async in ((stream_sync, False), (stream_async, True)):
+        cls = getattr(module, name, None)
+        if cls is None:
+            continue
+        _patch(cls, final, lambda o, a=is_async: wrap_helper_final(o, a))
+        _patch(cls, "close", lambda o, a=is_async: wrap_close(o, a))
+
+
+def _patch_poll_module(module: Any) -> None:
+    sync_name, async_name, api, prefix = _POLL_MODULES[module.__name__]
+    for name, is_async in ((sync_name, False), (async_name, True)):
+        cls = getattr(module, name, None)
+        if cls is None:
+            continue
+        for meth in ("poll", "create_and_poll", "submit_tool_outputs_and_poll"):
+            if meth in cls.__dict__:
+                _patch(cls, meth, lambda o, h=f"{prefix}.{meth}", a=is_async, api=api: wrap_poll_helper(o, h, api, a))
+
+
+_MODULE_PATCHES: dict[str, Callable[[Any], None]] = {
+    **{m: _patch_helper_module for m in _HELPER_MANAGERS},
+    **{m: _patch_poll_module for m in _POLL_MODULES},
+}
+
+
+def _apply(module: Any) -> None:
+    name = module.__name__
+    if _CFG is None or name in _APPLIED:
+        return  # not instrumented (any more), or already patched in this instrumentation
+    _APPLIED.add(name)
+    guarded(f"patch {name}", _MODULE_PATCHES[name], module)
+
+
+def _when_imported(mod_name: str) -> None:
+    module = sys.modules.get(mod_name)
+    if module is not None:
+        _apply(module)
+    elif mod_name not in _REGISTERED:
+        import wrapt
+
+        _REGISTERED.add(mod_name)
+        wrapt.register_post_import_hook(_apply, mod_name)
 
 
 def _wrap_legacy_retry(orig: Callable, is_async: bool) -> Callable:
@@ -805,6 +816,7 @@ def _wrap_legacy_retry(orig: Callable, is_async: bool) -> Callable:
 
 def unpatch_all() -> None:
     global _CFG
+    _APPLIED.clear()
     while _PATCHED:
         owner, name, orig = _PATCHED.pop()
         setattr(owner, name, orig)
