@@ -20,6 +20,9 @@ _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
 
 def go_float(f: float) -> str:
     """Format a double like Go's ``float64AsString`` (ES6 number to string, shortest digits)."""
+    r = repr(f)
+    if "e" not in r and "n" not in r:  # repr is fixed-point for 1e-4 <= |f| < 1e16: same digits as Go
+        return r[:-2] if r.endswith(".0") else r
     if math.isnan(f):
         return "json: unsupported value: NaN"
     if math.isinf(f):
@@ -106,6 +109,10 @@ def as_string(v: AnyValue) -> str:
         return go_float(v.double_value)
     if kind == "bytes_value":
         return base64.b64encode(v.bytes_value).decode("ascii")
+    if kind == "array_value":
+        values = v.array_value.values
+        if all(x.WhichOneof("value") == "string_value" for x in values):  # the common string[] case
+            return "[" + ",".join([_json_str(x.string_value) for x in values]) + "]"
     return _json(as_raw(v))
 
 

@@ -5,8 +5,8 @@ batch is appended here and fsynced *before* the sender is answered; the writer r
 oldest first and deletes a segment only after all of its batches are in the store (at-least-once:
 a crash between the insert and the delete replays that segment again).
 
-Record layout (little endian): ``b"STSP" kind:u8 batch_id:u64 length:u32 crc32:u32`` + payload.
-``kind`` is ``B`` (a batch: the JSON-lines insert payload, one exporter row per line) or ``D`` (batch ``batch_id`` reached the store late,
+Record layout (little endian): ``b"STSP" kind:u8 batch_id:u64 spans:u32 length:u32 crc32:u32`` +
+payload. ``kind`` is ``B`` (a batch: the JSONCompactEachRow insert payload of ``spans`` rows) or ``D`` (batch ``batch_id`` reached the store late,
 after it had been spooled on a deadline: skip it on replay). A torn record at the end of a segment
 (crash mid-append) was never acknowledged and is ignored. Not thread-safe: the writer calls it from
 one thread.
@@ -23,7 +23,7 @@ from typing import BinaryIO, Iterator
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("<4sBQII")
+_HEADER = struct.Struct("<4sBQIII")
 _MAGIC = b"STSP"
 BATCH = ord("B")
 DONE = ord("D")
@@ -33,6 +33,7 @@ DONE = ord("D")
 class Record:
     kind: int
     batch_id: int
+    spans: int
     payload: bytes
 
 
@@ -48,12 +49,12 @@ class Spool:
         self._next_seq = (int(existing[-1].stem) + 1) if existing else 1
 
     # -- writing -------------------------------------------------------------------------------
-    def append(self, kind: int, batch_id: int, payload: bytes = b"") -> int:
+    def append(self, kind: int, batch_id: int, payload: bytes = b"", spans: int = 0) -> int:
         """Append one record and fsync it; returns the bytes written."""
         if self._active is None or self._active_size >= self.segment_max_bytes:
             self._rotate()
         assert self._active is not None
-        data = _HEADER.pack(_MAGIC, kind, batch_id, len(payload), zlib.crc32(payload)) + payload
+        data = _HEADER.pack(_MAGIC, kind, batch_id, spans, len(payload), zlib.crc32(payload)) + payload
         self._active.write(data)
         self._active.flush()
         os.fsync(self._active.fileno())
@@ -91,7 +92,7 @@ class Spool:
             data = f.read()
         pos = 0
         while pos + _HEADER.size <= len(data):
-            magic, kind, batch_id, length, crc = _HEADER.unpack_from(data, pos)
+            magic, kind, batch_id, spans, length, crc = _HEADER.unpack_from(data, pos)
             start = pos + _HEADER.size
             payload = data[start:start + length]
             if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
@@ -99,7 +100,7 @@ class Spool:
                     log.error("spool segment %s is corrupt at byte %d; kept as %s.corrupt", path, pos, path.name)
                     raise SpoolCorrupt(path, pos)
                 break  # torn tail: the append never completed, so it was never acknowledged
-            yield Record(kind, batch_id, payload)
+            yield Record(kind, batch_id, spans, payload)
             pos = start + length
 
     def done_batches(self) -> set[int]:

@@ -19,9 +19,10 @@ from .span_rows import INSERT_COLUMNS
 
 
 def payload_to_rows(payload: bytes) -> list[list[Any]]:
+    """Rows back from a JSONCompactEachRow payload (for a server store, inserted as Native)."""
     import json
 
-    return [json.loads(line) for line in payload.splitlines() if line]
+    return json.loads(b"[" + payload + b"]") if payload.strip() else []
 
 TRACES_TABLE = "otel_traces"
 LABELS_TABLE = "streamtriage_labels"
@@ -111,7 +112,7 @@ class Store:
                 raise StoreError(f"insert failed: {_first_line(exc)}") from exc
 
     def insert_payload(self, payload: bytes) -> None:
-        """Insert a JSON-lines batch (``decode_worker.Decoded.payload``).
+        """Insert a JSONCompactEachRow batch (``decode_worker.Decoded.payload``, batches joined by ``,``).
 
         chDB reads the lines itself (``file()`` table function; it releases the GIL while parsing), so
         the collector's Python does no per-row insert work.
@@ -124,7 +125,7 @@ class Store:
                 if self.settings.is_embedded:
                     tmp_dir = self.settings.state_path / "tmp"
                     tmp_dir.mkdir(parents=True, exist_ok=True)
-                    fd, path = tempfile.mkstemp(dir=tmp_dir, suffix=".jsonl")
+                    fd, path = tempfile.mkstemp(dir=tmp_dir, suffix=".json")
                     try:
                         with os.fdopen(fd, "wb") as f:
                             f.write(payload)

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from .decode_worker import SEPARATOR
 from .metrics import Metrics
 from .settings import Settings
 from .spool import BATCH, DONE, Spool, SpoolCorrupt
@@ -42,7 +43,7 @@ class Unavailable(RuntimeError):
 
 @dataclass
 class _Pending:
-    payload: bytes  # JSON lines (decode_worker.Decoded.payload)
+    payload: bytes  # JSONCompactEachRow rows (decode_worker.Decoded.payload)
     spans: int
     future: asyncio.Future[None]
 
@@ -148,7 +149,7 @@ class Writer:
                 await self._commit(batch, count)
 
     async def _commit(self, batch: list[_Pending], count: int) -> None:
-        payload = b"\n".join(item.payload for item in batch)
+        payload = SEPARATOR.join(item.payload for item in batch)
         try:
             if self.settings.durability == "wal" or self.backlog or not self.store_ok:
                 await self._spool_batch(payload, count)
@@ -193,7 +194,7 @@ class Writer:
         loop = asyncio.get_running_loop()
         batch_id = self._next_batch_id
         self._next_batch_id += 1
-        written = await loop.run_in_executor(self._spool_exec, self.spool.append, BATCH, batch_id, payload)
+        written = await loop.run_in_executor(self._spool_exec, self.spool.append, BATCH, batch_id, payload, n)
         self.spool_bytes += written
         self.backlog = True
         self.metrics.inc("spans_spooled", n)
@@ -246,10 +247,10 @@ class Writer:
                 await loop.run_in_executor(self._spool_exec, self.spool.quarantine, path)
                 continue
             done = self._done_ids | {r.batch_id for r in records if r.kind == DONE}
-            todo = [r.payload for r in records if r.kind != DONE and r.batch_id not in done and r.payload]
+            todo = [r for r in records if r.kind != DONE and r.batch_id not in done and r.payload]
             if todo:
-                payload = b"\n".join(todo)
-                n = payload.count(b"\n") + 1
+                payload = SEPARATOR.join(r.payload for r in todo)
+                n = sum(r.spans for r in todo)
                 started = time.monotonic()
                 try:
                     await loop.run_in_executor(self._insert_exec, self.store.insert_payload, payload)
