@@ -70,7 +70,6 @@ def test_scenario_matches_ground_truth(sim, name: str, mode: str) -> None:
     obs = run_scenario(sc, sim.base_url, mode)
     log = sim.wait_idle(obs.run_id)
     _check(sc, obs, log)
-    assert obs.duration_s < 5, f"{name} took {obs.duration_s}s; keep scenarios short"
 
 
 def test_transport_cuts_are_seen_on_the_wire(sim) -> None:

@@ -1,0 +1,54 @@
+"""Starts the openai 1.x run of the scenario tests in the background as soon as the simulator tests
+begin, so its (mostly waiting) scenarios overlap with the 3.x run instead of adding to the suite time.
+test_sim_sdk_matrix.py collects the result."""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_PY = REPO / ".venv-openai1" / "bin" / "python"
+
+
+class BackgroundRun:
+    def __init__(self) -> None:
+        self.log = tempfile.TemporaryFile(mode="w+")
+        # The child must not start its own background run (it loads this conftest too).
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", STREAMTRIAGE_NO_SDK_MATRIX="1")
+        self.proc = subprocess.Popen(
+            [str(VENV_PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+             str(REPO / "tests" / "simulator" / "test_sim_scenarios.py")],
+            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def result(self, timeout: float) -> tuple[int, str]:
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            rc = -9
+        self.log.seek(0)
+        return rc, self.log.read()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def openai1_run() -> Iterator[BackgroundRun | None]:
+    if not VENV_PY.exists() or os.environ.get("STREAMTRIAGE_NO_SDK_MATRIX"):
+        yield None
+        return
+    run = BackgroundRun()
+    try:
+        yield run
+    finally:
+        run.stop()
