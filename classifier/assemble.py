@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-from .record import CALL_ATTRS, ChildPoll, EventAgg, Record, RecordSource, build_record
+from .record import ChildPoll, EventAgg, Record, RecordSource, build_record
 
 TRACES = "otel_traces"
 
@@ -23,79 +23,107 @@ K_EXPR = ("multiIf(LlmSpan = 'call', SpanId, LlmSpan = 'poll' AND ParentSpanId =
           "concat('obj:', SpanAttributes['streamtriage.object.id']), ParentSpanId)")
 END_NS = "(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration))"
 IS_CALL, IS_EV, IS_POLL = "LlmSpan = 'call'", "LlmSpan = 'event'", "LlmSpan = 'poll'"
-EV_IDX = "toUInt32OrZero(SpanAttributes['streamtriage.event.index'])"
-EV_CNT = "greatest(toUInt32OrZero(SpanAttributes['streamtriage.event.count']), 1)"
-EV_GAP = "toFloat64OrZero(SpanAttributes['streamtriage.event.gap_ms'])"
-EV_MAXGAP = "toFloat64OrZero(SpanAttributes['streamtriage.event.max_gap_ms'])"
 
 
-def _select_list() -> str:
-    cols = [
-        f"{G_EXPR} AS g", f"{K_EXPR} AS k",
-        f"countIf({IS_CALL}) AS has_call",
-        f"argMinIf(TraceId, Timestamp, LlmSpan != '') AS any_trace",
-        f"argMinIf(SpanId, Timestamp, LlmSpan != '') AS any_span",
-        "any(ServiceName) AS service",
-        "min(toUnixTimestamp64Nano(Timestamp)) AS first_ns",
-        f"minIf(toUnixTimestamp64Nano(Timestamp), {IS_CALL}) AS call_start",
-        f"maxIf(Duration, {IS_CALL}) AS call_dur",
-    ]
-    for i, (attr, _name, _kind) in enumerate(CALL_ATTRS):
-        cols.append(f"anyIf({_A.format(attr)}, {IS_CALL}) AS c{i}")
-    cols += [
-        f"arraySort(x -> x.1, groupArrayIf(({EV_IDX}, SpanName, {_A.format('streamtriage.status')}), {IS_EV})) AS ev_seq",
-        f"countIf({IS_EV}) AS ev_spans",
-        f"sumIf({EV_CNT}, {IS_EV}) AS ev_count",
-        f"sumIf({EV_CNT}, {IS_EV} AND endsWith(SpanName, 'delta')) AS ev_delta",
-        f"maxIf(greatest({EV_GAP}, {EV_MAXGAP}), {IS_EV}) AS ev_max_gap",
-        f"maxIf(greatest(if({EV_IDX} > 0, {EV_GAP}, 0.), {EV_MAXGAP}), {IS_EV}) AS ev_later_gap",
-        f"sumIf({EV_CNT}, {IS_EV}) AS ev_total",
-        f"maxIf({END_NS}, {IS_EV}) AS ev_last_end",
-        f"argMaxIf(SpanName, {EV_IDX}, {IS_EV}) AS ev_last_type",
-        f"argMaxIf(SpanName, {EV_IDX}, {IS_EV} AND {_A.format('streamtriage.terminal')} = 'true') AS ev_term_type",
-        f"countIf({IS_EV} AND {_A.format('streamtriage.terminal')} = 'true') AS ev_term",
-        f"argMaxIf({_A.format('streamtriage.finish_reason')}, {EV_IDX}, {IS_EV} AND {_A.format('streamtriage.finish_reason')} != '') AS ev_fr",
-        f"argMaxIf({_A.format('streamtriage.error.code')}, {EV_IDX}, {IS_EV} AND {_A.format('streamtriage.error.code')} != '') AS ev_code",
-        f"anyIf({_A.format('streamtriage.api')}, {IS_EV} AND {_A.format('streamtriage.api')} != '') AS ev_api",
-        f"anyIf({_A.format('gen_ai.request.model')}, {IS_EV} AND {_A.format('gen_ai.request.model')} != '') AS ev_model",
-        f"anyIf({_A.format('streamtriage.request.fingerprint')}, {IS_EV} AND {_A.format('streamtriage.request.fingerprint')} != '') AS ev_fp",
-        "arraySort(x -> x.1, groupArrayIf((toUnixTimestamp64Nano(Timestamp), " + END_NS + ", "
-        f"{_A.format('streamtriage.status')}, {_A.format('streamtriage.poll.status_since_ms')}, "
-        f"toUInt32OrZero({_A.format('streamtriage.poll.attempt')}), {_A.format('streamtriage.error.code')}, "
-        f"{_A.format('error.type')}), {IS_POLL})) AS polls",
-        f"anyIf({_A.format('streamtriage.api')}, {IS_POLL}) AS poll_api",
-        f"anyIf({_A.format('streamtriage.object.id')}, {IS_POLL}) AS poll_obj",
-        f"anyIf({_A.format('gen_ai.request.model')}, {IS_POLL}) AS poll_model",
-    ]
-    return ",\n       ".join(cols)
+def _ev(attr: str, conv: str = "") -> str:
+    """An event attribute, looked up only on event rows (``if`` short-circuits the map lookup)."""
+    look = _A.format(attr)
+    return f"if({IS_EV}, {conv}({look}), {'0' if conv.startswith('toUInt') else ('0.' if conv else chr(39) * 2)})"
 
 
-SELECT_LIST = _select_list()
+def _poll(attr: str) -> str:
+    return f"if({IS_POLL}, {_A.format(attr)}, '')"
+
+
+# Inner query: one row per span with the few child attributes pulled out once (event/poll rows only);
+# the call span's attributes travel as the whole map (cheaper than dozens of lookups per row).
+INNER = (
+    f"SELECT {G_EXPR} AS g, {K_EXPR} AS k, LlmSpan AS ls, TraceId, SpanId, ServiceName, SpanName, Duration, "
+    "toUnixTimestamp64Nano(Timestamp) AS ts, " + END_NS + " AS te, "
+    f"if({IS_CALL}, SpanAttributes, map()) AS cattrs, "
+    f"{_ev('streamtriage.event.index', 'toUInt32OrZero')} AS e_idx, "
+    f"greatest({_ev('streamtriage.event.count', 'toUInt32OrZero')}, 1) AS e_cnt, "
+    f"{_ev('streamtriage.event.gap_ms', 'toFloat64OrZero')} AS e_gap, "
+    f"{_ev('streamtriage.event.max_gap_ms', 'toFloat64OrZero')} AS e_maxgap, "
+    f"{_ev('streamtriage.status')} AS e_status, {_ev('streamtriage.finish_reason')} AS e_fr, "
+    f"{_ev('streamtriage.error.code')} AS e_code, {_ev('streamtriage.terminal')} = 'true' AS e_term, "
+    f"{_ev('streamtriage.api')} AS e_api, {_ev('gen_ai.request.model')} AS e_model, "
+    f"{_ev('streamtriage.request.fingerprint')} AS e_fp, "
+    f"{_poll('streamtriage.status')} AS p_status, {_poll('streamtriage.poll.status_since_ms')} AS p_since, "
+    f"toUInt32OrZero({_poll('streamtriage.poll.attempt')}) AS p_attempt, {_poll('streamtriage.error.code')} AS p_code, "
+    f"{_poll('error.type')} AS p_err, {_poll('streamtriage.api')} AS p_api, "
+    f"{_poll('streamtriage.object.id')} AS p_obj, {_poll('gen_ai.request.model')} AS p_model "
+    "FROM `{db}`.otel_traces "
+    "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND LlmSpan IN ('call', 'event', 'poll')"
+)
+
+SELECT_LIST = ",\n       ".join([
+    "g", "k",
+    "countIf(ls = 'call') AS has_call",
+    "argMin(TraceId, ts) AS any_trace",
+    "any(ServiceName) AS service",
+    "min(ts) AS first_ns",
+    "minIf(ts, ls = 'call') AS call_start",
+    "maxIf(Duration, ls = 'call') AS call_dur",
+    "anyIf(cattrs, ls = 'call') AS call_attrs",
+    "arraySort(x -> x.1, groupArrayIf((e_idx, SpanName, e_status), ls = 'event')) AS ev_seq",
+    "countIf(ls = 'event') AS ev_spans",
+    "sumIf(e_cnt, ls = 'event') AS ev_count",
+    "sumIf(e_cnt, ls = 'event' AND endsWith(SpanName, 'delta')) AS ev_delta",
+    "maxIf(greatest(e_gap, e_maxgap), ls = 'event') AS ev_max_gap",
+    "maxIf(greatest(if(e_idx > 0, e_gap, 0.), e_maxgap), ls = 'event') AS ev_later_gap",
+    "maxIf(te, ls = 'event') AS ev_last_end",
+    "argMaxIf(SpanName, e_idx, ls = 'event') AS ev_last_type",
+    "argMaxIf(SpanName, e_idx, ls = 'event' AND e_term) AS ev_term_type",
+    "countIf(ls = 'event' AND e_term) AS ev_term",
+    "argMaxIf(e_fr, e_idx, ls = 'event' AND e_fr != '') AS ev_fr",
+    "argMaxIf(e_code, e_idx, ls = 'event' AND e_code != '') AS ev_code",
+    "anyIf(e_api, e_api != '') AS ev_api",
+    "anyIf(e_model, e_model != '') AS ev_model",
+    "anyIf(e_fp, e_fp != '') AS ev_fp",
+    "arraySort(x -> x.1, groupArrayIf((ts, te, p_status, p_since, p_attempt, p_code, p_err), ls = 'poll')) AS polls",
+    "anyIf(p_api, ls = 'poll') AS poll_api",
+    "anyIf(p_obj, ls = 'poll') AS poll_obj",
+    "anyIf(p_model, ls = 'poll') AS poll_model",
+])
 
 
 def records_sql(db: str, where_keys: str = "") -> str:
-    """The grouping query; ``where_keys`` narrows which groups (SQL over g/k, parameters bound)."""
-    return (
-        f"SELECT {SELECT_LIST}\n"
-        f"FROM `{db}`.{TRACES}\n"
-        "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND LlmSpan IN ('call', 'event', 'poll')"
-        f"{(' AND ' + where_keys) if where_keys else ''}\n"
-        "GROUP BY g, k"
-    )
+    """The grouping query; ``where_keys`` narrows which spans/groups (over G_EXPR/K_EXPR, params bound)."""
+    inner = INNER.replace("{db}", db) + (f" AND {where_keys}" if where_keys else "")
+    return f"SELECT {SELECT_LIST}\nFROM ({inner})\nGROUP BY g, k"
 
 
 def dirty_keys_clause(db: str) -> str:
     """Groups with any span that ended at or after ``{since:Int64}`` (the incremental watermark)."""
     return (
-        f"(g, k) IN (SELECT {G_EXPR}, {K_EXPR} FROM `{db}`.{TRACES} "
+        f"({G_EXPR}, {K_EXPR}) IN (SELECT {G_EXPR}, {K_EXPR} FROM `{db}`.otel_traces "
         "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND LlmSpan IN ('call', 'event', 'poll') "
         f"AND {END_NS} >= {{since:Int64}})"
     )
 
 
+def candidate_keys_clause(db: str, prefilter: str) -> str:
+    """Groups worth assembling in a full pass: calls the rules' SQL pushdown (``prefilter``) keeps, calls
+    whose call span has not arrived, object-keyed polls, and calls holding a live label (it may have
+    to be withdrawn). Every other call is classified "no label" without leaving ClickHouse."""
+    base = "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
+    return (
+        f"(({G_EXPR}, {K_EXPR}) IN ("
+        f"SELECT TraceId, SpanId FROM `{db}`.otel_traces {base} AND LlmSpan = 'call' AND {prefilter} "
+        f"UNION ALL SELECT TraceId, ParentSpanId FROM `{db}`.otel_traces {base} "
+        "AND LlmSpan IN ('event', 'poll') AND ParentSpanId != '' AND (TraceId, ParentSpanId) NOT IN "
+        f"(SELECT TraceId, SpanId FROM `{db}`.otel_traces {base} AND LlmSpan = 'call') "
+        f"UNION ALL SELECT TraceId, SpanId FROM `{db}`.streamtriage_labels FINAL {base} AND IsDeleted = 0"
+        ") OR (LlmSpan = 'poll' AND ParentSpanId = ''))"
+    )
+
+
 def key_list_clause() -> str:
-    """Groups named in ``{keys:Array(String)}`` as ``g/k`` (the open-call sweep)."""
-    return "concat(g, '/', k) IN {keys:Array(String)}"
+    """Groups named in ``{keys:Array(String)}`` as ``g/k`` (the open-call sweep); ``{tids:Array(String)}``
+    lets the TraceId bloom filter skip most of the table first."""
+    return (f"(TraceId IN {{tids:Array(String)}} OR (LlmSpan = 'poll' AND ParentSpanId = '')) "
+            f"AND concat({G_EXPR}, '/', {K_EXPR}) IN {{keys:Array(String)}}")
 
 
 def open_keys_sql(db: str) -> str:
@@ -136,7 +164,7 @@ def row_to_source(row: dict[str, Any]) -> RecordSource:
     span_id = k  # an object-keyed group ("obj:<id>") keeps that key as its label's SpanId
     attrs = None
     if has_call:
-        attrs = {attr: row[f"c{i}"] for i, (attr, _n, _k) in enumerate(CALL_ATTRS)}
+        attrs = row["call_attrs"]
     agg = None
     if row["ev_spans"]:
         seq = row["ev_seq"]
@@ -144,7 +172,7 @@ def row_to_source(row: dict[str, Any]) -> RecordSource:
             types=_fold([x[1] for x in seq]), statuses=_fold([x[2] for x in seq]),
             count=int(row["ev_count"]), delta_count=int(row["ev_delta"]),
             max_gap_ms=float(row["ev_max_gap"]),
-            later_gap_ms=float(row["ev_later_gap"]) if row["ev_total"] > 1 else None,
+            later_gap_ms=float(row["ev_later_gap"]) if row["ev_count"] > 1 else None,
             last_end_ns=int(row["ev_last_end"]), last_type=row["ev_last_type"],
             terminal_type=row["ev_term_type"] if row["ev_term"] else "", terminal=row["ev_term"] > 0,
             finish_reason=row["ev_fr"], error_code=row["ev_code"], api=row["ev_api"],

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .kb import KbEntry, KnowledgeBase, default_kb
+from .matchers import to_sql
 from .record import Record
 from .thresholds import Thresholds
 
@@ -62,12 +63,38 @@ class Engine:
         self.thresholds = thresholds or Thresholds()
         self.min_confidence = min_confidence
         self._rules = [(i, e) for i, e in enumerate(self.kb.rules)]
+        # Rules indexed by the outcomes they can match (static analysis of ``when``), so a record
+        # is only tried against rules that could apply to it.
+        self._by_outcome: dict[str | None, list[tuple[int, KbEntry]]] = {}
+        self._any_outcome: list[tuple[int, KbEntry]] = []
+        outcomes: dict[int, set[str] | None] = {}
+        for i, e in self._rules:
+            allowed = allowed_values(e.rule.spec["when"], "outcome")  # type: ignore[union-attr]
+            outcomes[i] = allowed
+        known = set().union(*(v for v in outcomes.values() if v)) | set(FAILED_OUTCOMES) | {"completed", "no_terminal",
+                                                                                              "cancelled", "open"}
+        for o in known:
+            self._by_outcome[o] = [(i, e) for i, e in self._rules if outcomes[i] is None or o in outcomes[i]]
+        self._any_outcome = [(i, e) for i, e in self._rules]
+
+    def prefilter_sql(self) -> str:
+        """SQL over a call span row: false only for calls that no rule (nor the unclassified fallback) can match."""
+        vals = [self.thresholds.values] + list(self.thresholds.per_api.values())
+        names = self.thresholds.values.keys()
+        th_min = {n: min(v.get(n, self.thresholds.values[n]) for v in vals) for n in names}
+        th_max = {n: max(v.get(n, self.thresholds.values[n]) for v in vals) for n in names}
+        parts = [to_sql(e.rule.spec["when"], th_min, th_max)[0] for _, e in self._rules]  # type: ignore[union-attr]
+        parts.append("LlmOutcome IN (" + ", ".join(f"'{o}'" for o in sorted(FAILED_OUTCOMES)) + ")")
+        if any(p == "1" for p in parts):
+            return "1"
+        return "(" + "\n OR ".join(parts) + ")"
 
     def matches(self, rec: Record) -> list[Match]:
         """All rules that apply, most confident first."""
         th = self.thresholds.for_api(rec.get("api"))
         out: list[tuple[float, int, int, Match]] = []
-        for order, entry in self._rules:
+        rules = self._by_outcome.get(rec.get("outcome"), self._any_outcome)
+        for order, entry in rules:
             rule = entry.rule
             assert rule is not None
             if not rule.when(rec, th):
@@ -128,3 +155,31 @@ class Engine:
         return Label(kb_id="", category=category, title=UNCLASSIFIED_TITLE,
                      root_cause="No rule in the knowledge base matches this failure: " + ", ".join(facts) + ".",
                      confidence=0.0, evidence=facts)
+
+
+def allowed_values(spec: Any, field: str) -> set[str] | None:
+    """The values of ``field`` a matcher can accept (None: any). Conservative: unknown -> None."""
+    if not isinstance(spec, dict):
+        return None
+    found: set[str] | None = None
+    for key, val in spec.items():
+        sub: set[str] | None = None
+        if key == field:
+            if isinstance(val, str):
+                sub = {val}
+            elif isinstance(val, list) and all(isinstance(v, str) for v in val):
+                sub = set(val)
+            elif isinstance(val, dict) and set(val) <= {"eq", "in"}:
+                vs = [v for x in val.values() for v in (x if isinstance(x, list) else [x])]
+                sub = set(vs) if all(isinstance(v, str) for v in vs) else None
+        elif key == "all":
+            for s in val:
+                a = allowed_values(s, field)
+                if a is not None:
+                    sub = a if sub is None else sub & a
+        elif key == "any":
+            alts = [allowed_values(s, field) for s in val]
+            sub = None if any(a is None for a in alts) else set().union(*alts)
+        if sub is not None:
+            found = sub if found is None else found & sub
+    return found

@@ -268,3 +268,122 @@ class Compiler:
             else:
                 raise MatchError(f"{p}: unknown key {k!r}; known: {', '.join(EVENT_KEYS)}")
         return lambda r, th: all(q(r, th) for q in preds)
+
+
+# -- SQL pushdown ---------------------------------------------------------------------------------
+# A rule's ``when`` translated into a predicate over one *call span* row of otel_traces, used by full
+# passes to skip calls no rule can match without leaving ClickHouse. The translation is a superset:
+# whatever cannot be expressed on the call span (event sequences, polls, ratios) becomes TRUE, and
+# ``not`` is only translated when its inner part is exact. Returns (sql, exact).
+_SQL_FIELDS: dict[str, tuple[str, str]] = {
+    # field: (SQL over the call span row, kind)
+    "outcome": ("LlmOutcome", "str"),
+    "api": ("LlmApi", "str"),
+    "finish_reason": ("LlmFinishReason", "str"),
+    "terminal_seen": ("LlmTerminalSeen", "bool"),
+    "mode": ("SpanAttributes['streamtriage.call.mode']", "str"),
+    "helper": ("SpanAttributes['streamtriage.helper']", "str"),
+    "error_code": ("SpanAttributes['streamtriage.error.code']", "str"),
+    "incomplete_reason": ("SpanAttributes['streamtriage.incomplete_reason']", "str"),
+    "terminal_event": ("SpanAttributes['streamtriage.terminal.event']", "str"),
+    "cancel_reason": ("SpanAttributes['streamtriage.cancel.reason']", "str"),
+    "http_status": ("toInt64OrZero(SpanAttributes['http.response.status_code'])", "num"),
+    "ttfe_ms": ("LlmTtfeMs", "num"),
+    "output_tokens": ("LlmOutputTokens", "num"),
+}
+_SQL_LISTS = {"finish_reasons": "SpanAttributes['gen_ai.response.finish_reasons']",
+              "exception_chain": "SpanAttributes['streamtriage.exception.chain']"}
+_EXC = ("(SpanAttributes['streamtriage.exception.type'] != '' OR "
+        "SpanAttributes['streamtriage.exception.chain'] NOT IN ('', '[]'))")
+_APP_EXC = "SpanAttributes['streamtriage.app_exception.type'] != ''"
+TRUE = ("1", False)
+
+
+def _q(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
+        return str(int(v))
+    if isinstance(v, float):
+        return repr(v)
+    return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _and(parts: list[tuple[str, bool]]) -> tuple[str, bool]:
+    real = [p for p in parts if p[0] != "1"]
+    exact = all(p[1] for p in parts)
+    if not real:
+        return ("1", exact)
+    return ("(" + " AND ".join(p[0] for p in real) + ")", exact)
+
+
+def _or(parts: list[tuple[str, bool]]) -> tuple[str, bool]:
+    if any(p[0] == "1" for p in parts):
+        return TRUE
+    return ("(" + " OR ".join(p[0] for p in parts) + ")", all(p[1] for p in parts))
+
+
+def to_sql(spec: Any, th_min: Mapping[str, float], th_max: Mapping[str, float]) -> tuple[str, bool]:
+    """Superset SQL predicate for a (valid, already compiled) matcher over a call span row.
+
+    ``th_min``/``th_max``: each threshold's smallest/largest value over all API kinds, so a
+    ``$threshold`` comparison stays a superset whatever the row's API kind.
+    """
+    parts: list[tuple[str, bool]] = []
+    for key, val in spec.items():
+        if key == "all":
+            parts.append(_and([to_sql(s, th_min, th_max) for s in val]))
+        elif key == "any":
+            parts.append(_or([to_sql(s, th_min, th_max) for s in val]))
+        elif key == "not":
+            inner = to_sql(val, th_min, th_max)
+            parts.append((f"NOT {inner[0]}", True) if inner[1] else TRUE)
+        elif key == "open":
+            parts.append(("0", True) if val is True else (("1", True) if val is False else TRUE))
+        elif key in ("exception", "app_exception"):
+            present = _EXC if key == "exception" else _APP_EXC
+            if val is False:
+                parts.append((f"NOT {present}", True))
+            else:
+                parts.append((present, False))
+        elif key in _SQL_LISTS and isinstance(val, str):
+            parts.append((f"position({_SQL_LISTS[key]}, {_q(json_str(val))}) > 0", False))
+        elif key in _SQL_FIELDS:
+            parts.append(_field_sql(key, val, th_min, th_max))
+        else:
+            parts.append(TRUE)
+    return _and(parts)
+
+
+def json_str(v: str) -> str:
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _field_sql(name: str, val: Any, th_min: Mapping[str, float], th_max: Mapping[str, float]) -> tuple[str, bool]:
+    col, kind = _SQL_FIELDS[name]
+    if not isinstance(val, Mapping):
+        val = {"in": val} if isinstance(val, list) else {"eq": val}
+    parts: list[tuple[str, bool]] = []
+    for op, arg in val.items():
+        if op in ("eq", "in", "ne", "not_in") and kind in ("str", "bool"):
+            vals = arg if isinstance(arg, list) else [arg]
+            if kind == "bool":
+                vals = [1 if v else 0 for v in vals]
+            expr = f"{col} IN ({', '.join(_q(v) for v in vals)})"
+            parts.append((expr if op in ("eq", "in") else f"NOT {expr}", True))
+        elif op in ("eq", "in") and kind == "num" and all(not isinstance(v, str) for v in (arg if isinstance(arg, list) else [arg])):
+            vals = arg if isinstance(arg, list) else [arg]
+            parts.append((f"{col} IN ({', '.join(_q(v) for v in vals)})", name == "http_status"))
+        elif op in ("gt", "gte", "lt", "lte") and kind == "num":
+            if isinstance(arg, str):
+                ref = arg[1:]
+                num = th_min[ref] if op in ("gt", "gte") else th_max[ref]
+            else:
+                num = float(arg)
+            sym = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            parts.append((f"{col} {sym} {num!r}", False))
+        elif op == "exists" and kind == "str":
+            parts.append((f"{col} != ''" if arg else f"{col} = ''", True))
+        else:
+            parts.append(TRUE)
+    return _and(parts)

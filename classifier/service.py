@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .assemble import dirty_keys_clause, iter_records, key_list_clause, open_keys_sql
+from .assemble import candidate_keys_clause, dirty_keys_clause, iter_records, key_list_clause, open_keys_sql
 from .engine import Engine
 from .kb import KnowledgeBase, default_kb
 from .labels import KbStats, LabelStore, label_row, next_version, rule_version
@@ -38,11 +38,12 @@ class PassResult:
     written: int = 0
     withdrawn: int = 0
     open: int = 0
+    covered: int = 0  # calls in the window (full pass: the rest were ruled out in SQL)
     seconds: float = 0.0
     labels: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "records": self.records, "labelled": self.labelled, "written": self.written,
+        return {"kind": self.kind, "records": self.records, "covered": self.covered, "labelled": self.labelled, "written": self.written,
                 "withdrawn": self.withdrawn, "open": self.open, "seconds": round(self.seconds, 4)}
 
 
@@ -93,8 +94,10 @@ class Classifier:
             if self.open_keys:
                 keys = sorted(self.open_keys)
                 for i in range(0, len(keys), 10_000):
+                    chunk = keys[i:i + 10_000]
+                    tids = sorted({k.split("/", 1)[0] for k in chunk if not k.startswith("/")})
                     recs = iter_records(self.client_locked(), self.db, now - 2 * self.lookback_ns, now,
-                                        key_list_clause(), {"keys": keys[i:i + 10_000]})
+                                        key_list_clause(), {"keys": chunk, "tids": tids})
                     self._run(recs, now, res)
             res.seconds = time.perf_counter() - t0
             return res
@@ -107,7 +110,12 @@ class Classifier:
             res = PassResult("full")
             self._refresh_stats()
             lo = since_ns if since_ns is not None else now - self.lookback_ns
-            self._run(iter_records(self.client_locked(), self.db, lo, now), now, res, write=write, window_lo=lo)
+            where = candidate_keys_clause(self.db, self.engine.prefilter_sql())
+            res.covered = int(self.labels.query(
+                f"SELECT count() AS n FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' "
+                "AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})", {"lo": lo})[0]["n"])
+            self._run(iter_records(self.client_locked(), self.db, lo, now, where), now, res, write=write,
+                      window_lo=lo)
             res.seconds = time.perf_counter() - t0
             return res
 
