@@ -51,6 +51,8 @@ FAULTS: dict[str, str] = {
     "active-run": "assistants: 400 'Thread ... already has an active run ...' on run create",
     "stuck": "polled object never leaves `status` (queued|in_progress) for runs and background "
     "responses, in_progress for vector store files and batches",
+    "poll-status": "assistants: the run is created, but its GETs answer HTTP `status` (default 429; "
+    "retry_after, retry_after_ms); times=N fails only the first N GETs",
     "slow-done": "polled object reaches its terminal status after `polls` GETs (healthy polling)",
 }
 

@@ -451,6 +451,12 @@ SCENARIOS: tuple[Scenario, ...] = (
       expected_outcome="http_error", expected_terminal_seen=False,
       views=_same(exception="openai.RateLimitError")),
     # ---------------------------------------------------------------- Assistants runs: polling
+    S("runs-poll-429", "Run created, but every status GET of create_and_poll() answers 429 (retried once each): "
+      "RateLimitError out of the poll loop.", RUNS, "runs.create_and_poll", "poll-status",
+      params={"status": 429, "retry_after_ms": 20}, max_retries=1,
+      expected_kb_id="llm/assistants-rate-limit-during-run", expected_category="rate_limit",
+      expected_outcome="http_error", expected_terminal_seen=False, views=_same(exception="openai.RateLimitError"),
+      app={"poll_interval_ms": 20}),
     S("runs-poll-healthy", "create_and_poll(): queued, in_progress, completed.", RUNS, "runs.create_and_poll",
       "slow-done", params={"polls": 2}, healthy=True, expected_status="completed", app={"poll_interval_ms": 20}),
     S("runs-poll-stuck-queued", "create_and_poll() on a run that stays queued: the SDK loop never ends; the "

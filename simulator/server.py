@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import re
 import threading
@@ -23,6 +24,7 @@ from .streams import (Frames, chat_error_frame, chat_frames, responses_error_fra
 from .wire import (KEEPALIVE, LAST_CHUNK, BadRequest, Request, chunk, json_response, raw_response, read_request,
                    reset, sse, status_head)
 
+logger = logging.getLogger("streamtriage.simulator")
 WRITE_BUFFER_HIGH = 256 * 1024
 HTML_524 = ("<!DOCTYPE html><html><head><title>127.0.0.1 | 524: A timeout occurred</title></head><body>"
             "<h1>Error 524</h1><p>A timeout occurred</p><p>The origin web server timed out responding to "
@@ -158,6 +160,16 @@ class SimServer:
             entry.end = entry.end or "client-hangup"
             entry.hangup_at = entry.hangup_at or self.state.now()
             return False
+        except Exception as exc:  # a simulator bug must not look like an injected fault
+            logger.exception("simulator error on %s %s", req.method, req.path)
+            entry.end = "error"
+            if entry.status is None and not writer.transport.is_closing():
+                entry.status = 500
+                writer.write(json_response(500, p.error_body(f"streamtriage simulator bug: {exc!r}",
+                                                             "simulator_error"), keep_alive=False))
+                with contextlib.suppress(Exception):
+                    await writer.drain()
+            return False
         finally:
             entry.ended = self.state.now()
 
@@ -225,6 +237,18 @@ class SimServer:
 
     def _common_headers(self) -> dict[str, str]:
         return {"x-request-id": self.ids.new("req"), "openai-processing-ms": "12", "openai-version": "2020-10-01"}
+
+    def _status_reply(self, fault: FaultSpec, default: int) -> Reply:
+        """An HTTP error for a polled object's GET (JSON body, Retry-After headers from the params)."""
+        status = fault.int("status", default)
+        headers: dict[str, str] = {}
+        if "retry_after" in fault.params:
+            headers["retry-after"] = str(fault.get("retry_after"))
+        if "retry_after_ms" in fault.params:
+            headers["retry-after-ms"] = str(fault.int("retry_after_ms", 0))
+        message, type_, code = ERROR_DEFAULTS.get(status, (f"HTTP {status}", "server_error", None))
+        return Reply(status, p.error_body(str(fault.get("message", message)), str(fault.get("type", type_)),
+                                          fault.get("code", code)), headers)
 
     def _status_error(self, fault: FaultSpec, req: Request) -> bytes:
         status = fault.int("status", 500)
@@ -499,6 +523,8 @@ class SimServer:
         if isinstance(run, Reply):
             return run
         run.polls += 1
+        if run.fault.name == "poll-status" and run.polls <= run.fault.int("times", 1 << 30):
+            return self._status_reply(run.fault, default=429)
         if run.expired:
             run.status = "expired"
         elif run.status == "cancelling":

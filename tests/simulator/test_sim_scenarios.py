@@ -113,6 +113,10 @@ def test_polling_scenarios_keep_polling_until_abandoned(sim) -> None:
     obs = run_scenario(healthy, sim.base_url, "async")
     polls = [e for e in sim.wait_idle(obs.run_id) if e["method"] == "GET"]
     assert obs.status == "completed" and len(polls) == int(healthy.params["polls"]), polls
+    limited = next(s for s in SCENARIOS if s.name == "runs-poll-429")
+    obs = run_scenario(limited, sim.base_url, "sync")
+    polls = [e for e in sim.wait_idle(obs.run_id) if e["method"] == "GET"]
+    assert [(e["status"], e["retry_count"]) for e in polls] == [(429, 0), (429, 1)], polls
 
 
 def test_catalogue_shape() -> None:
