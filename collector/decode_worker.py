@@ -15,7 +15,16 @@ from typing import Any
 from . import otlp_decode as otlp
 from .span_rows import convert
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+try:  # orjson encodes the batch several times faster; the stdlib encoder gives the same JSON
+    import orjson
+
+    def _encode(rows: list[list[Any]]) -> bytes:
+        return orjson.dumps(rows)
+except ImportError:  # pragma: no cover - orjson is in the collector extra
+    _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def _encode(rows: list[list[Any]]) -> bytes:
+        return _dumps(rows).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,7 @@ SEPARATOR = b",\n"  # between batches; rows inside a batch are separated by "," 
 
 def rows_to_payload(rows: list[list[Any]]) -> bytes:
     """Rows as comma-separated JSON arrays: one C-level encode call for the whole batch."""
-    return _dumps(rows)[1:-1].encode("utf-8") if rows else b""
+    return _encode(rows)[1:-1] if rows else b""
 
 
 def decode_export(body: bytes, encoding: str | None, kind: str, limit: int) -> Decoded:
