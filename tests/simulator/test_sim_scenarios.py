@@ -7,6 +7,7 @@ the openai 1.x virtualenv (see test_sim_sdk_matrix.py).
 """
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -161,3 +162,23 @@ def test_app_view_is_deterministic(sim, mode: str) -> None:
         first, second = (run_scenario(sc, sim.base_url, mode) for _ in range(2))
         assert first.run_id != second.run_id
         assert first.app_view() == second.app_view(), name
+
+
+def test_break_without_close_keeps_the_response_open(sim) -> None:
+    """Ground truth §2.3: breaking out of the loop alone sends nothing; close() then sends the FIN."""
+    client = openai.OpenAI(api_key="sk-sim", base_url=sim.base_url, max_retries=0,
+                           default_headers={"x-streamtriage-run": "break-no-close"})
+    try:
+        stream = client.chat.completions.create(model="fault/healthy;n=200;gap=0.01", messages=[], stream=True)
+        for i, _ in enumerate(stream):
+            if i == 4:
+                break
+        time.sleep(0.3)
+        (entry,) = sim.log("break-no-close")
+        assert entry["end"] is None and entry["hangup_at"] is None, entry  # still streaming to nobody
+        assert entry["events_sent"] > 5, entry
+        stream.close()
+        (entry,) = sim.wait_idle("break-no-close")
+        assert entry["end"] == "client-hangup" and entry["events_sent"] < 200, entry
+    finally:
+        client.close()
