@@ -140,9 +140,11 @@ def _peak_rss_mb(pid: int) -> float:
     return total
 
 
-def run_collector(data_dir: str, requests: list[bytes], exporters: int, mode: str, total: int) -> dict:
+def run_collector(data_dir: str, requests: list[bytes], exporters: int, mode: str, total: int,
+                  workers: int) -> dict:
     port = _free_port()
-    env = {**os.environ, "STREAMTRIAGE_DATABASE": f"m_{mode}", "STREAMTRIAGE_DURABILITY": mode}
+    env = {**os.environ, "STREAMTRIAGE_DATABASE": f"m_{mode}_{workers + 1}", "STREAMTRIAGE_DURABILITY": mode,
+           "STREAMTRIAGE_DECODE_WORKERS": str(workers)}
     log = open(Path(data_dir).parent / f"collector-{mode}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamtriage.cli", "serve", "--store", f"chdb://{data_dir}",
                              "--port", str(port), "--log-level", "warning"], env=env, stdout=log, stderr=log)
@@ -215,9 +217,9 @@ def run_collector(data_dir: str, requests: list[bytes], exporters: int, mode: st
     out = subprocess.run([sys.executable, "-c",
                           "import clickhouse_connect,sys;c=clickhouse_connect.get_client(dsn='chdb://'+sys.argv[1]);"
                           "print(c.query(f'SELECT count() FROM m_{sys.argv[2]}.otel_traces').result_rows[0][0])",
-                          data_dir, mode], capture_output=True, text=True, check=True)
+                          data_dir, f"{mode}_{workers + 1}"], capture_output=True, text=True, check=True)
     latencies.sort()
-    return {"mode": mode, "spans": total, "stored_in_store": int(out.stdout.strip()), "seconds_acked": acked,
+    return {"mode": mode, "workers": workers, "spans": total, "stored_in_store": int(out.stdout.strip()), "seconds_acked": acked,
             "seconds_queryable": queryable, "spans_per_s": total / queryable,
             "p50_ms": statistics.median(latencies) * 1000, "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
             "peak_rss_mb": rss, "statuses": statuses, "store_write_seconds": write_s, "store_writes": writes}
@@ -230,6 +232,7 @@ def main() -> None:
     ap.add_argument("--exporters", type=int, default=8)
     ap.add_argument("--insert-batch", type=int, default=10_000, help="rows per bare insert")
     ap.add_argument("--modes", default="insert,wal")
+    ap.add_argument("--decode-workers", default="-1", help="comma list; -1 = the service default")
     ap.add_argument("--bare-child", nargs=3, metavar=("DATA_DIR", "PAYLOADS", "DB"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare_child:
@@ -252,7 +255,8 @@ def main() -> None:
 
     # Bare before and after the collector runs: the machine is shared, so the reference is their mean.
     bare_runs = [run_bare("bare1")]
-    results = [run_collector(data_dir, requests, args.exporters, m, total) for m in args.modes.split(",")]
+    results = [run_collector(data_dir, requests, args.exporters, m, total, int(w))
+               for w in args.decode_workers.split(",") for m in args.modes.split(",")]
     bare_runs.append(run_bare("bare2"))
     bare = bare_runs[-1]
     bare_rate = statistics.mean(b["rows"] / b["seconds"] for b in bare_runs)
@@ -264,7 +268,8 @@ def main() -> None:
     print(f"| bare clickhouse-connect insert ({args.insert_batch}-row batches; mean of {runs}) | {bare_rate:,.0f} | "
           f"100% | - | - | - | {len(bare_runs)} x {bare['seconds']:.2f} | {bare['stored']}/{bare['rows']} |")
     for r in results:
-        print(f"| collector, durability={r['mode']} (OTLP/HTTP -> stored+queryable) | {r['spans_per_s']:,.0f} | "
+        workers = "auto" if r["workers"] < 0 else r["workers"]
+        print(f"| collector, durability={r['mode']}, decode_workers={workers} (OTLP/HTTP -> stored+queryable) | {r['spans_per_s']:,.0f} | "
               f"{100 * r['spans_per_s'] / bare_rate:.0f}% | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
               f"{r['peak_rss_mb']:.0f} | {r['store_writes']} in {r['store_write_seconds']:.2f} | "
               f"{r['stored_in_store']}/{total} |")

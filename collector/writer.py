@@ -6,9 +6,11 @@ group-committed into one batch (one insert or one fsync for many senders).
 
 Durability modes (``Settings.durability``):
 - ``insert`` (default): insert the batch within ``insert_deadline_s``; on error or timeout append it
-  to the spool and answer. While the spool holds anything, new batches also go to the spool, so the
-  store sees them in arrival order once it is back. A batch spooled on timeout whose insert later
-  succeeds gets a DONE marker, so replay skips it.
+  to the spool and answer. While an insert is running, or the spool holds anything, new batches go
+  to the spool (answered after the fsync) and the replayer inserts them together: under light load
+  a 200 means "in the store", under heavy load the collector turns into a WAL with big inserts,
+  and the store always sees batches in arrival order. A batch spooled on timeout whose insert
+  later succeeds gets a DONE marker, so replay skips it.
 - ``wal``: always append to the spool first, answer, then the replayer inserts from the spool.
 
 Memory is bounded: ``submit`` refuses (``Overloaded`` -> 429) beyond ``queue_max_spans`` queued spans
@@ -23,6 +25,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from .decode_worker import SEPARATOR
 from .metrics import Metrics
@@ -69,6 +72,7 @@ class Writer:
         self.spool_bytes = 0
         # Inserts that missed their deadline (their batch was spooled): (insert future, batch id).
         self._late: list[tuple[concurrent.futures.Future[None], int, int]] = []
+        self._inserting: asyncio.Task[None] | None = None  # the direct insert in flight, if any
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -89,7 +93,7 @@ class Writer:
         self._closing = True
         self._wake.set()
         deadline = time.monotonic() + timeout
-        while self._queue and time.monotonic() < deadline:
+        while (self._queue or self._inserting is not None) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
@@ -150,11 +154,22 @@ class Writer:
 
     async def _commit(self, batch: list[_Pending], count: int) -> None:
         payload = SEPARATOR.join(item.payload for item in batch)
+        if (self.settings.durability == "wal" or self.backlog or not self.store_ok
+                or self._inserting is not None):
+            # WAL, recovering, or an insert is already running: the spool answers now and the
+            # replayer inserts these batches together, in order, after the running insert.
+            await self._finish(batch, count, self._spool_batch(payload, count))
+        else:
+            self._inserting = asyncio.create_task(self._finish(batch, count, self._insert_or_spool(payload, count)))
+            self._inserting.add_done_callback(self._insert_done)
+
+    def _insert_done(self, _task: asyncio.Task[None]) -> None:
+        self._inserting = None
+
+    async def _finish(self, batch: list[_Pending], count: int, work: Any) -> None:
+        """Await ``work`` (insert or spool), then answer every request in the batch."""
         try:
-            if self.settings.durability == "wal" or self.backlog or not self.store_ok:
-                await self._spool_batch(payload, count)
-            else:
-                await self._insert_or_spool(payload, count)
+            await work
             outcome: BaseException | None = None
         except Exception as exc:  # noqa: BLE001 - neither stored nor spooled: senders must retry
             log.error("could not make %d spans durable: %s", count, exc)
@@ -212,9 +227,10 @@ class Writer:
             self._drain_wake.clear()
             if not self.backlog:
                 continue
-            if not self._closing:
+            if self.settings.durability == "wal" and not self._closing:
                 # Let the active segment fill a little: inserts have a large fixed cost per call, so
-                # fewer, bigger replays keep up with a higher ingest rate.
+                # fewer, bigger replays keep up with a higher ingest rate. (In insert mode the running
+                # insert already gives the spool that time.)
                 await asyncio.sleep(self.settings.replay_delay_s)
             try:
                 await self._drain_once()
