@@ -6,6 +6,8 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -33,6 +35,28 @@ def decoder_workers(settings: Settings) -> int:
     return 0 if cpus < 2 else min(cpus, 4)
 
 
+def _worker_init(parent_pid: int) -> None:
+    """Decoder workers must not outlive the collector, even after ``kill -9``: ask the kernel for a
+    SIGKILL when the parent dies (Linux), and watch the parent pid as a fallback."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="st-parent-watch", daemon=True).start()
+
+
 def make_decoder(settings: Settings) -> concurrent.futures.Executor:
     """Decoding is CPU-bound Python: worker processes give it other cores (only bytes cross the
     boundary); with 0 workers one thread keeps it off the event loop. Workers are spawned, never
@@ -40,7 +64,8 @@ def make_decoder(settings: Settings) -> concurrent.futures.Executor:
     workers = decoder_workers(settings)
     if workers == 0:
         return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="st-decode")
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_worker_init, initargs=(os.getpid(),))
 
 
 @dataclass

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import clickhouse_connect
+import psutil
 import pytest
 from google.rpc.status_pb2 import Status
 
@@ -52,7 +53,11 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path, durability: str) -> N
             status, _, trace, ids = _send(svc, 50)
             assert status == 200
             acked[trace] = ids
+        workers = [p.pid for p in psutil.Process(svc.proc.pid).children(recursive=True)]
+        assert workers, "decoder worker processes expected"
         svc.kill()  # right after the last 200: no graceful flush
+        _wait_for(lambda: not any(psutil.pid_exists(w) and psutil.Process(w).status() != psutil.STATUS_ZOMBIE
+                                  for w in workers), timeout=10, what="decoder workers to exit with their parent")
         svc.start()
         for trace, ids in acked.items():
             _wait_for(lambda t=trace, i=ids: stored_span_ids(svc, t) == i, what=f"trace {trace} after restart")
