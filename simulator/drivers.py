@@ -302,6 +302,16 @@ def _run_sync(sc: Scenario, client: Any, rec: _Rec) -> None:
             poll_interval_ms=int(sc.app.get("poll_interval_ms", 50)), **req))
         if run is not None:
             obs.status = run.status
+    elif call == "runs.submit_tool_outputs_and_poll":
+        tid = _sync_thread(client)
+        interval = int(sc.app.get("poll_interval_ms", 50))
+        run = client.beta.threads.runs.create_and_poll(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
+                                                       poll_interval_ms=interval, **req)
+        obs.status = run.status
+        if run.status == "requires_action":
+            run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+                thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run), poll_interval_ms=interval)
+            obs.status = run.status
     elif call == "runs.manual_poll":
         tid = _sync_thread(client)
         run = client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model, **req)
@@ -494,6 +504,16 @@ async def _run_async(sc: Scenario, client: Any, rec: _Rec) -> None:
             thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
             poll_interval_ms=int(sc.app.get("poll_interval_ms", 50)), **req))
         if run is not None:
+            obs.status = run.status
+    elif call == "runs.submit_tool_outputs_and_poll":
+        tid = await _async_thread(client)
+        interval = int(sc.app.get("poll_interval_ms", 50))
+        run = await client.beta.threads.runs.create_and_poll(thread_id=tid, assistant_id=ASSISTANT_ID,
+                                                             model=sc.model, poll_interval_ms=interval, **req)
+        obs.status = run.status
+        if run.status == "requires_action":
+            run = await client.beta.threads.runs.submit_tool_outputs_and_poll(
+                thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run), poll_interval_ms=interval)
             obs.status = run.status
     elif call == "runs.manual_poll":
         tid = await _async_thread(client)
