@@ -210,3 +210,29 @@ def test_cli_serves_on_the_given_port() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def test_cli_help() -> None:
+    out = subprocess.run([sys.executable, "-m", "streamtriage.cli", "simulate", "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "--port" in out.stdout and "--host" in out.stdout, out.stderr
+
+
+def test_fault_by_header_through_the_sdk(sim) -> None:
+    """Apps that cannot change the model name select faults with extra_headers."""
+    import openai
+
+    from streamtriage.simulator.drivers import exception_chain
+
+    client = openai.OpenAI(api_key="sk-sim", base_url=sim.base_url, max_retries=0)
+    got = []
+    try:
+        with pytest.raises(Exception) as info:
+            for chunk in client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[], stream=True,
+                    extra_headers={"x-streamtriage-fault": "cut", "x-streamtriage-params": "after=2"}):
+                got.append(chunk)
+    finally:
+        client.close()
+    assert len(got) == 2
+    assert any(name.endswith(".RemoteProtocolError") for name in exception_chain(info.value))
