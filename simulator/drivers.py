@@ -27,7 +27,7 @@ from .scenarios import Scenario
 
 MESSAGES = [{"role": "user", "content": "Say something about foxes."}]
 ASSISTANT_ID = "asst_sim"
-DEFAULT_DEADLINE = 1.0  # seconds before a never-ending SDK poll helper is abandoned
+DEFAULT_DEADLINE = 5.0  # seconds before an SDK poll helper is abandoned (stuck scenarios set a short one)
 DEFAULT_MAX_POLLS = 20  # polls before the app's own retrieve() loop gives up (deterministic)
 
 _ID_RE = re.compile(r"\b(chatcmpl-|file-|(?:resp|run|thread|msg|step|vs|vsfb|call|req)_)[A-Za-z0-9]+")

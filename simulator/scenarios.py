@@ -171,9 +171,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     S("chat-stall-short", "Mid-stream stall of 0.3 s, shorter than the 1.5 s read timeout: completes normally.",
       CHAT, "chat.create_stream", "stall", params={"after": 3, "stall": 0.3}, timeout=1.5, healthy=True,
       expected_finish_reason="stop", views=_same(events=7)),
-    S("chat-stall-keepalive", "1.0 s stall with `: keep-alive` comments every 0.2 s and a 0.5 s read timeout: "
+    S("chat-stall-keepalive", "1.2 s stall with `: keep-alive` comments every 0.15 s and a 0.8 s read timeout: "
       "comments reset the timer, so the stream completes.", CHAT, "chat.create_stream", "stall",
-      params={"after": 3, "stall": 1.0, "keepalive": 0.2}, timeout=0.5, healthy=True,
+      params={"after": 3, "stall": 1.2, "keepalive": 0.15}, timeout=0.8, healthy=True,
       expected_finish_reason="stop", views=_same(events=7)),
     S("chat-no-done", "Provider ends the body cleanly without data: [DONE] after finish_reason stop: the answer "
       "is complete, no incident.", CHAT, "chat.create_stream", "no-terminal", healthy=True,
@@ -212,9 +212,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     S("chat-stall-timeout", "Mid-stream stall of 1.0 s against a 0.3 s read timeout.", CHAT, "chat.create_stream",
       "stall", params={"after": 3, "stall": 1.0}, timeout=0.3, expected_kb_id=STALL, expected_category=INC,
       expected_outcome="timeout", expected_terminal_seen=False, views=_transport("ReadTimeout", 3)),
-    S("chat-stall-headers", "No status line for 0.6 s against a 0.25 s timeout: retried once, then "
+    S("chat-stall-headers", "No status line for 1.0 s against a 0.25 s timeout: retried once, then "
       "APITimeoutError (no catalogue entry for a slow first byte).", CHAT, "chat.create_stream", "stall-headers",
-      params={"stall": 0.6}, timeout=0.25, max_retries=1, expected_attempts=2, expected_outcome="timeout",
+      params={"stall": 1.0}, timeout=0.25, max_retries=1, expected_attempts=2, expected_outcome="timeout",
       expected_terminal_seen=False,
       views={"v3": AppView(exception=TIMEOUT3, cause="httpx2.ReadTimeout", events=0),
              "legacy": AppView(exception=TIMEOUT3, cause="httpx.ReadTimeout", events=0)}),
