@@ -122,7 +122,12 @@ def candidate_keys_clause(db: str, prefilter: str) -> str:
 def key_list_clause() -> str:
     """Groups named in ``{keys:Array(String)}`` as ``g/k`` (the open-call sweep); ``{tids:Array(String)}``
     lets the TraceId bloom filter skip most of the table first."""
-    return (f"(TraceId IN {{tids:Array(String)}} OR (LlmSpan = 'poll' AND ParentSpanId = '')) "
+    return (f"TraceId IN {{tids:Array(String)}} AND concat({G_EXPR}, '/', {K_EXPR}) IN {{keys:Array(String)}}")
+
+
+def object_key_clause() -> str:
+    """Object-keyed poll groups (``/obj:<id>``) named in ``{keys:Array(String)}``."""
+    return (f"LlmSpan = 'poll' AND ParentSpanId = '' "
             f"AND concat({G_EXPR}, '/', {K_EXPR}) IN {{keys:Array(String)}}")
 
 

@@ -63,19 +63,22 @@ class Engine:
         self.thresholds = thresholds or Thresholds()
         self.min_confidence = min_confidence
         self._rules = [(i, e) for i, e in enumerate(self.kb.rules)]
-        # Rules indexed by the outcomes they can match (static analysis of ``when``), so a record
+        # Rules indexed by the (outcome, api) pairs their `when` allows (static analysis), so a record
         # is only tried against rules that could apply to it.
-        self._by_outcome: dict[str | None, list[tuple[int, KbEntry]]] = {}
-        self._any_outcome: list[tuple[int, KbEntry]] = []
-        outcomes: dict[int, set[str] | None] = {}
-        for i, e in self._rules:
-            allowed = allowed_values(e.rule.spec["when"], "outcome")  # type: ignore[union-attr]
-            outcomes[i] = allowed
-        known = set().union(*(v for v in outcomes.values() if v)) | set(FAILED_OUTCOMES) | {"completed", "no_terminal",
-                                                                                              "cancelled", "open"}
-        for o in known:
-            self._by_outcome[o] = [(i, e) for i, e in self._rules if outcomes[i] is None or o in outcomes[i]]
-        self._any_outcome = [(i, e) for i, e in self._rules]
+        allowed = {i: (allowed_values(e.rule.spec["when"], "outcome"), allowed_values(e.rule.spec["when"], "api"))
+                   for i, e in self._rules}  # type: ignore[union-attr]
+        outcomes = set(FAILED_OUTCOMES) | {"completed", "no_terminal", "cancelled", "open"}
+        apis = {"chat.completions", "responses", "assistants.runs", "vector_stores.files",
+                "vector_stores.file_batches", "vector_stores"}
+        for i, (o, a) in allowed.items():
+            outcomes |= o or set()
+            apis |= a or set()
+        self._index: dict[tuple[str, str], list[tuple[int, KbEntry]]] = {}
+        for o in outcomes:
+            for a in apis:
+                self._index[(o, a)] = [(i, e) for i, e in self._rules
+                                       if (allowed[i][0] is None or o in allowed[i][0])
+                                       and (allowed[i][1] is None or a in allowed[i][1])]
 
     def prefilter_sql(self) -> str:
         """SQL over a call span row: false only for calls that no rule (nor the unclassified fallback) can match."""
@@ -93,7 +96,7 @@ class Engine:
         """All rules that apply, most confident first."""
         th = self.thresholds.for_api(rec.get("api"))
         out: list[tuple[float, int, int, Match]] = []
-        rules = self._by_outcome.get(rec.get("outcome"), self._any_outcome)
+        rules = self._index.get((rec.get("outcome"), rec.get("api")), self._rules)
         for order, entry in rules:
             rule = entry.rule
             assert rule is not None

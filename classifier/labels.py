@@ -30,7 +30,8 @@ LABEL_COLUMNS = (
 FACT_FIELDS = ("outcome", "exception_type", "exception_chain", "error_code", "http_status", "finish_reason",
                "terminal_seen", "terminal_event", "status", "incomplete_reason", "event_count", "delta_count",
                "idle_ms", "max_gap_ms", "poll_last_status", "poll_status_unchanged_ms", "requires_action_ms",
-               "output_tokens", "max_tokens", "retry_count", "cancel_reason", "app_exception_type")
+               "output_tokens", "max_tokens", "retry_count", "cancel_reason", "app_exception_type", "duration_ms",
+               "ttfe_ms")
 
 
 def rule_version(paths: Iterable[Path] | None = None) -> int:

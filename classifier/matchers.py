@@ -75,6 +75,40 @@ def _cls_module(qualified: str) -> str:
     return qualified.rsplit(".", 1)[0] if "." in qualified else ""
 
 
+def _conj(preds: list[Pred]) -> Pred:
+    """AND of predicates, unrolled for the common small cases (rules run per record, in bulk)."""
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda r, th: a(r, th) and b(r, th)
+    if len(preds) == 3:
+        a, b, c = preds
+        return lambda r, th: a(r, th) and b(r, th) and c(r, th)
+
+    def all_of(r: Record, th: Mapping[str, float]) -> bool:
+        for p in preds:
+            if not p(r, th):
+                return False
+        return True
+    return all_of
+
+
+def _disj(preds: list[Pred]) -> Pred:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda r, th: a(r, th) or b(r, th)
+
+    def any_of(r: Record, th: Mapping[str, float]) -> bool:
+        for p in preds:
+            if p(r, th):
+                return True
+        return False
+    return any_of
+
+
 class Compiler:
     """Compiles matcher mappings; knows the threshold names so ``$typos`` fail at load time."""
 
@@ -85,16 +119,12 @@ class Compiler:
         if not isinstance(spec, Mapping) or not spec:
             raise MatchError(f"{path}: a matcher must be a non-empty mapping, got {spec!r}")
         preds = [self._key(k, v, f"{path}.{k}") for k, v in spec.items()]
-        if len(preds) == 1:
-            return preds[0]
-        return lambda r, th: all(p(r, th) for p in preds)
+        return _conj(preds)
 
     def _key(self, key: str, val: Any, path: str) -> Pred:
         if key == "all" or key == "any":
             subs = [self.compile(s, f"{path}[{i}]") for i, s in enumerate(_as_list(val, path))]
-            if key == "all":
-                return lambda r, th: all(p(r, th) for p in subs)
-            return lambda r, th: any(p(r, th) for p in subs)
+            return _conj(subs) if key == "all" else _disj(subs)
         if key == "not":
             sub = self.compile(val, path)
             return lambda r, th: not sub(r, th)
@@ -187,8 +217,8 @@ class Compiler:
             refs = [_num_ref(v, path, self.thresholds) for v in vals]
             hit = lambda r, th: r.get(name) is not None and any(float(r[name]) == f(th) for f in refs)
         elif kind == "list":
-            s = set(vals)
-            hit = lambda r, th: bool(s & set(r.get(name) or ()))
+            s = frozenset(vals)
+            hit = lambda r, th: not s.isdisjoint(r.get(name) or ())
         elif kind == "str":
             s = set(vals)
             hit = lambda r, th: (r.get(name) or "") in s
@@ -214,11 +244,21 @@ class Compiler:
                 out.extend(r[chain_field])
             return out
 
+        # short class names of the raised exception and its chain, computed once per record
+        cache_key = "_names_" + key
+
+        def short_names(r: Record) -> frozenset[str]:
+            got = r.get(cache_key)
+            if got is None:
+                got = frozenset(_cls_name(c) for c in classes(r))
+                r[cache_key] = got
+            return got
+
         for k, v in val.items():
             p = f"{path}.{k}"
             if k == "class":
                 names = set(_names(v, p))
-                preds.append(lambda r, th, n=names: any(_cls_name(c) in n for c in classes(r)))
+                preds.append(lambda r, th, n=names: not n.isdisjoint(short_names(r)))
             elif k == "raised":
                 names = set(_names(v, p))
                 quals = {x for x in names if "." in x}
@@ -236,7 +276,7 @@ class Compiler:
                 preds.append(lambda r, th, x=rx: bool(x.search(r.get(mfield) or "")))
             else:
                 raise MatchError(f"{p}: unknown key {k!r}; known: {', '.join(EXC_KEYS)}")
-        return lambda r, th: all(q(r, th) for q in preds)
+        return _conj(preds)
 
     # -- event sequence --------------------------------------------------------------------------
     def _events(self, val: Any, path: str) -> Pred:
@@ -267,7 +307,7 @@ class Compiler:
                 preds.append(sub)
             else:
                 raise MatchError(f"{p}: unknown key {k!r}; known: {', '.join(EVENT_KEYS)}")
-        return lambda r, th: all(q(r, th) for q in preds)
+        return _conj(preds)
 
 
 # -- SQL pushdown ---------------------------------------------------------------------------------
@@ -314,6 +354,8 @@ def _and(parts: list[tuple[str, bool]]) -> tuple[str, bool]:
     exact = all(p[1] for p in parts)
     if not real:
         return ("1", exact)
+    if len(real) == 1:
+        return (real[0][0], exact)
     return ("(" + " AND ".join(p[0] for p in real) + ")", exact)
 
 
@@ -339,7 +381,7 @@ def to_sql(spec: Any, th_min: Mapping[str, float], th_max: Mapping[str, float]) 
             inner = to_sql(val, th_min, th_max)
             parts.append((f"NOT {inner[0]}", True) if inner[1] else TRUE)
         elif key == "open":
-            parts.append(("0", True) if val is True else (("1", True) if val is False else TRUE))
+            parts.append(("(0)", True) if val is True else (("1", True) if val is False else TRUE))
         elif key in ("exception", "app_exception"):
             present = _EXC if key == "exception" else _APP_EXC
             if val is False:
@@ -369,7 +411,7 @@ def _field_sql(name: str, val: Any, th_min: Mapping[str, float], th_max: Mapping
             vals = arg if isinstance(arg, list) else [arg]
             if kind == "bool":
                 vals = [1 if v else 0 for v in vals]
-            expr = f"{col} IN ({', '.join(_q(v) for v in vals)})"
+            expr = f"({col} IN ({', '.join(_q(v) for v in vals)}))"
             parts.append((expr if op in ("eq", "in") else f"NOT {expr}", True))
         elif op in ("eq", "in") and kind == "num" and all(not isinstance(v, str) for v in (arg if isinstance(arg, list) else [arg])):
             vals = arg if isinstance(arg, list) else [arg]

@@ -117,6 +117,24 @@ CALL_ATTRS: list[tuple[str, str, str]] = [
     ("streamtriage.thread.id", "thread_id", "str"),
 ]
 
+def _to_int(raw: Any) -> int | None:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return _conv("int", raw)
+
+
+def _to_float(raw: Any) -> float | None:
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+_CONVERTERS = {"str": str, "bool": lambda raw: raw is True or str(raw).lower() == "true",
+               "int": _to_int, "float": _to_float, "list": lambda raw: _conv("list", raw)}
+_CALL_CONV = [(attr, name, _CONVERTERS[kind]) for attr, name, kind in CALL_ATTRS]
+
 TERMINAL_POLL_STATUSES = frozenset(
     {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 )
@@ -272,8 +290,11 @@ def build_record(src: RecordSource, now_ns: int) -> Record:
     polls = sorted(src.polls, key=lambda p: (p.start_ns, p.attempt))
     attrs = src.call_attrs
     if attrs is not None:
-        for attr, name, kind in CALL_ATTRS:
-            rec[name] = _conv(kind, attrs.get(attr))
+        get = attrs.get
+        for attr, name, conv in _CALL_CONV:
+            raw = get(attr)
+            if raw is not None and raw != "":
+                rec[name] = conv(raw)
         rec["open"] = False
         rec["duration_ms"] = src.duration_ns / 1e6
         if rec["terminal_seen"] is None:

@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .assemble import candidate_keys_clause, dirty_keys_clause, iter_records, key_list_clause, open_keys_sql
+from .assemble import (candidate_keys_clause, dirty_keys_clause, iter_records, key_list_clause,
+                       object_key_clause, open_keys_sql)
 from .engine import Engine
 from .kb import KnowledgeBase, default_kb
 from .labels import KbStats, LabelStore, label_row, next_version, rule_version
@@ -93,12 +94,17 @@ class Classifier:
             res = PassResult("sweep")
             if self.open_keys:
                 keys = sorted(self.open_keys)
-                for i in range(0, len(keys), 10_000):
-                    chunk = keys[i:i + 10_000]
-                    tids = sorted({k.split("/", 1)[0] for k in chunk if not k.startswith("/")})
-                    recs = iter_records(self.client_locked(), self.db, now - 2 * self.lookback_ns, now,
-                                        key_list_clause(), {"keys": chunk, "tids": tids})
-                    self._run(recs, now, res)
+                lo = now - 2 * self.lookback_ns
+                by_trace = [k for k in keys if not k.startswith("/")]
+                by_object = [k for k in keys if k.startswith("/")]
+                for i in range(0, len(by_trace), 10_000):
+                    chunk = by_trace[i:i + 10_000]
+                    tids = sorted({k.split("/", 1)[0] for k in chunk})
+                    self._run(iter_records(self.client_locked(), self.db, lo, now, key_list_clause(),
+                                           {"keys": chunk, "tids": tids}), now, res)
+                if by_object:
+                    self._run(iter_records(self.client_locked(), self.db, lo, now, object_key_clause(),
+                                           {"keys": by_object}), now, res)
             res.seconds = time.perf_counter() - t0
             return res
 

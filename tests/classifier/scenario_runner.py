@@ -22,6 +22,7 @@ def main() -> int:
     ap.add_argument("--collector", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--mode", default="sync")
+    ap.add_argument("--service", default="accuracy")
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
 
@@ -32,11 +33,11 @@ def main() -> int:
     from streamtriage.simulator.scenarios import SCENARIOS
     from streamtriage.simulator.server import start_simulator
 
-    handle = streamtriage.instrument(endpoint=args.collector, service_name="accuracy")
+    handle = streamtriage.instrument(endpoint=args.collector, service_name=args.service)
     sim = start_simulator()
     major = int(openai.__version__.split(".")[0])
     chosen = [s for s in SCENARIOS if (not args.names or s.name in args.names) and s.min_sdk <= major]
-    out = {"sdk": openai.__version__, "runs": []}
+    out = {"sdk": openai.__version__, "service": args.service, "runs": []}
     try:
         for sc in chosen:
             start = time.time_ns()

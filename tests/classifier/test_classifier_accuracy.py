@@ -26,7 +26,7 @@ REPO = HERE.parents[1]
 THRESHOLDS = {
     "STREAMTRIAGE_STALL_MS": "200", "STREAMTRIAGE_POLL_HANG_MS": "100", "STREAMTRIAGE_REQUIRES_ACTION_MS": "100",
     "STREAMTRIAGE_INDEXING_MS": "100", "STREAMTRIAGE_BACKGROUND_MS": "100", "STREAMTRIAGE_BUFFERED_TTFE_MS": "2000",
-    "STREAMTRIAGE_PROXY_LIMIT_MS": "300", "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "40",
+    "STREAMTRIAGE_PROXY_LIMIT_MS": "300", "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "120",
     "STREAMTRIAGE_CLASSIFY_INTERVAL_S": "0",
 }
 
@@ -37,19 +37,38 @@ def _ns(ts: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
 
 
-def run_accuracy(tmp_path: Path, python: str) -> tuple[str, list[dict]]:
+VENV1_PY = REPO / ".venv-openai1" / "bin" / "python"
+
+
+def run_accuracy(tmp_path: Path, pythons: dict[str, str]) -> dict[str, tuple[str, list[dict]]]:
+    """Run every scenario once per SDK line (concurrently, one service name each) against one collector."""
     with collector_process(tmp_path, env=THRESHOLDS) as svc:
-        out = tmp_path / "runs.json"
-        proc = subprocess.run([python, str(HERE / "scenario_runner.py"), "--collector", svc.url, "--out", str(out)],
-                              cwd=REPO, capture_output=True, text=True, timeout=400,
-                              env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"})
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs = json.loads(out.read_text())
+        procs = {}
+        for tag, python in pythons.items():
+            out = tmp_path / f"runs-{tag}.json"
+            procs[tag] = (out, subprocess.Popen(
+                [python, str(HERE / "scenario_runner.py"), "--collector", svc.url, "--out", str(out),
+                 "--service", f"accuracy-{tag}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"}))
+        runs_by_tag = {}
+        for tag, (out, proc) in procs.items():
+            try:
+                _, err = proc.communicate(timeout=400)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            assert proc.returncode == 0, err[-3000:]
+            runs_by_tag[tag] = json.loads(out.read_text())
         for _ in range(2):  # a second pass picks up spans the writer was still inserting during the first
             time.sleep(0.5)
             status, _, body = svc.request("POST", "/api/classify", timeout=120)
             assert status == 200, body[:500]
         labels = svc.get_json("/api/incidents?since=1h&limit=10000")
+    return {tag: (runs["sdk"], _match(runs, [lb for lb in labels if lb["ServiceName"] == runs["service"]]))
+            for tag, runs in runs_by_tag.items()}
+
+
+def _match(runs: dict, labels: list[dict]) -> list[dict]:
     results = []
     for run in runs["runs"]:
         got = [lb for lb in labels if run["start_ns"] - 1000 <= _ns(lb["Timestamp"]) <= run["end_ns"]]
@@ -61,7 +80,7 @@ def run_accuracy(tmp_path: Path, python: str) -> tuple[str, list[dict]]:
                         "ok": (found == [] if healthy else found == [tuple(exp)]),
                         "confidence": [lb["Confidence"] for lb in got],
                         "evidence": [lb["Evidence"] for lb in got]})
-    return runs["sdk"], results
+    return results
 
 
 def report(sdk: str, results: list[dict]) -> str:
@@ -89,8 +108,16 @@ def report(sdk: str, results: list[dict]) -> str:
 
 @pytest.mark.timeout(600)
 def test_every_scenario_gets_its_expected_label(tmp_path: Path) -> None:
-    sdk, results = run_accuracy(tmp_path, sys.executable)
-    text = report(sdk, results)
+    """openai 3.x in this interpreter, and openai 1.x from .venv-openai1 (scripts/sdk-matrix.sh) when built."""
+    pythons = {"sdk3": sys.executable}
+    if VENV1_PY.exists() and not os.environ.get("STREAMTRIAGE_NO_SDK_MATRIX"):
+        pythons["sdk1"] = str(VENV1_PY)
+    texts, ok = [], True
+    for tag, (sdk, results) in run_accuracy(tmp_path, pythons).items():
+        texts.append(report(sdk, results))
+        ok = ok and all(r["ok"] for r in results)
+    text = "\n\n".join(texts)
     print("\n" + text)
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    assert all(r["ok"] for r in results), text
+    (REPO / "bench" / "results" / "classifier_accuracy.txt").write_text(text + "\n")
+    assert ok, text
