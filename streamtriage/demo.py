@@ -7,7 +7,7 @@ it. The exit code is 0 only when every scenario got its expected label.
 """
 from __future__ import annotations
 
-import os
+import json
 import sys
 from pathlib import Path
 
@@ -53,6 +53,8 @@ def demo(
     modes: str = typer.Option("sync,async", help="Comma-separated SDK modes to run: sync, async."),
     scenario: list[str] = typer.Option([], "--scenario", "-s", help="Run only these scenarios (repeatable)."),
     port: int = typer.Option(0, help="Collector port (0 = any free port)."),
+    workers: int = typer.Option(4, help="Scenarios run side by side (they mostly wait on stalls and polls)."),
+    json_out: Path | None = typer.Option(None, help="Also write every run and its labels to this JSON file."),
 ) -> None:
     """Run every fault scenario through the real SDK, the hooks, the collector and the classifier."""
     from rich.console import Console
@@ -84,7 +86,7 @@ def demo(
             def advance(run) -> None:  # type: ignore[no-untyped-def]
                 progress.update(task, advance=1, description=f"{run.mode:5} {run.name}")
 
-            runs = run_catalogue(svc.url, modes=wanted_modes, names=scenario or None, on_run=advance)
+            runs = run_catalogue(svc.url, modes=wanted_modes, names=scenario or None, on_run=advance, workers=workers)
             progress.update(task, description="classifying")
             labels = classify_and_fetch(svc.url)
         verdicts = match(runs, labels)
@@ -97,10 +99,12 @@ def demo(
         console.print(report[report.index("mislabelled:"):])
     console.print(
         f"\nThe data stays in {data_dir}. Explore it:\n"
-        f"  streamtriage incidents --since 1h               (opens the store directly when no collector runs)\n"
+        f"  streamtriage incidents --store chdb://{data_dir} --since 1h   (opens the store when no collector runs)\n"
         f"  streamtriage serve --store chdb://{data_dir}     (then, in another shell:)\n"
         f"  curl 'http://127.0.0.1:4318/api/incidents?since=1h'   and  /api/streams/<trace id>\n"
         f"  streamtriage kb show llm/peer-closed-incomplete-chunked-read")
+    if json_out is not None:
+        json_out.write_text(json.dumps([v.to_dict() for v in verdicts], indent=1, default=str))
     bad = [v for v in verdicts if not v.ok]
     if bad or not verdicts:
         console.print(f"[red]{len(bad)} of {len(verdicts)} runs did not get their expected label[/red]")

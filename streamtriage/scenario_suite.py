@@ -60,6 +60,11 @@ class Verdict:
     def ok(self) -> bool:
         return self.found == ([] if self.expected is None else [self.expected])
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.run.name, "mode": self.run.mode, "trace_id": self.run.trace_id, "sdk": self.run.sdk,
+                "app_saw": self.run.app_saw, "expected": list(self.expected) if self.expected else None,
+                "found": [list(f) for f in self.found], "ok": self.ok, "labels": self.labels}
+
     @property
     def best(self) -> dict[str, Any] | None:
         return max(self.labels, key=lambda lb: float(lb.get("Confidence") or 0.0), default=None)
