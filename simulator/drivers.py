@@ -258,6 +258,23 @@ def _run_sync(sc: Scenario, client: Any, rec: _Rec) -> None:
                 rec.response_event(event)
             final = stream.get_final_response()
         obs.status = final.status
+    elif call == "responses.background_resume":
+        rid, last = None, None
+        try:
+            for event in client.responses.create(model=sc.model, input="Write a long report.", background=True,
+                                                 stream=True, **req):
+                rec.response_event(event)
+                last = event.sequence_number
+                if event.type == "response.created":
+                    rid = event.response.id
+        except Exception as exc:  # the app resumes the background job instead of failing
+            if rid is None:
+                raise
+            obs.callbacks.append(f"resume_after:{qualname(exc)}")
+            with client.responses.stream(response_id=rid, starting_after=last) as stream:
+                for event in stream:
+                    rec.response_event(event)
+                obs.status = stream.get_final_response().status
     elif call == "responses.background_poll":
         resp = client.responses.create(model=sc.model, input="Write a long report.", background=True, **req)
         obs.status = resp.status
@@ -461,6 +478,23 @@ async def _run_async(sc: Scenario, client: Any, rec: _Rec) -> None:
                 rec.response_event(event)
             final = await stream.get_final_response()
         obs.status = final.status
+    elif call == "responses.background_resume":
+        rid, last = None, None
+        try:
+            async for event in await client.responses.create(model=sc.model, input="Write a long report.",
+                                                             background=True, stream=True, **req):
+                rec.response_event(event)
+                last = event.sequence_number
+                if event.type == "response.created":
+                    rid = event.response.id
+        except Exception as exc:
+            if rid is None:
+                raise
+            obs.callbacks.append(f"resume_after:{qualname(exc)}")
+            async with client.responses.stream(response_id=rid, starting_after=last) as stream:
+                async for event in stream:
+                    rec.response_event(event)
+                obs.status = (await stream.get_final_response()).status
     elif call == "responses.background_poll":
         resp = await client.responses.create(model=sc.model, input="Write a long report.", background=True, **req)
         obs.status = resp.status

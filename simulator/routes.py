@@ -7,6 +7,7 @@ anything else finishes after ``polls`` GETs.
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Awaitable, Callable
 
@@ -14,8 +15,19 @@ from . import payloads as p
 from .faults import FaultSpec
 from .replies import Reply, StreamReply, status_reply
 from .state import PolledObject, RunState, SimState
-from .streams import chat_frames, responses_frames, run_frames
+from .streams import Frames, chat_frames, responses_frames, run_frames
 from .wire import Request
+
+def _sequence_number(frame: bytes) -> int:
+    """``sequence_number`` of one encoded Responses SSE frame (-1 if it has none)."""
+    for line in frame.split(b"\n"):
+        if line.startswith(b"data: "):
+            try:
+                return int(json.loads(line[6:]).get("sequence_number", -1))
+            except (ValueError, AttributeError):
+                return -1
+    return -1
+
 
 Handler = Callable[..., Awaitable["Reply | StreamReply"]]
 
@@ -65,30 +77,40 @@ class ApiRoutes:
         created = p.now()
         background = bool(body.get("background"))
         frames = responses_frames(rid, body, fault, self.ids, created, background)
-        if body.get("stream"):
-            if background:
-                self.state.objects[rid] = PolledObject(rid, "response", fault, created, "in_progress",
-                                                       payload=frames.final_object or {})
-            return StreamReply(frames, fault, "responses")
         if background:
+            # Background jobs outlive the request: GET polls them, GET ?stream=true replays their events.
             queued = p.response_obj(rid, str(body.get("model") or "gpt-4o-mini"), "queued", created, background=True)
-            self.state.objects[rid] = PolledObject(rid, "response", fault, created, "queued",
-                                                   payload={"queued": queued, "final": frames.final_object})
-            return Reply(200, queued)
+            self.state.objects[rid] = PolledObject(rid, "response", fault, created, "queued", payload={
+                "queued": queued, "final": frames.final_object, "frames": frames})
+            if not body.get("stream"):
+                return Reply(200, queued)
+        if body.get("stream"):
+            return StreamReply(frames, fault, "responses")
         return Reply(200, frames.final_object)
 
-    async def _responses_get(self, req: Request, body: dict[str, Any], fault: FaultSpec, rid: str) -> Reply:
+    async def _responses_get(self, req: Request, body: dict[str, Any], fault: FaultSpec,
+                             rid: str) -> Reply | StreamReply:
         obj = self.state.objects.get(rid)
         if obj is None or obj.kind != "response":
             return Reply(404, p.error_body(f"No response found with id '{rid}'.", "invalid_request_error"))
+        if req.query.get("stream", [""])[0].lower() == "true":
+            return self._responses_replay(obj, req)
         obj.polls += 1
         obj.status = self._timeline(obj.fault, obj.polls, stuck_default="queued")
-        final = obj.payload.get("final") or {}
         if obj.status in ("queued", "in_progress"):
-            out = dict(obj.payload["queued"], status=obj.status)
-        else:
-            out = dict(final)
-        return Reply(200, out)
+            return Reply(200, dict(obj.payload["queued"], status=obj.status))
+        return Reply(200, dict(obj.payload.get("final") or {}))
+
+    @staticmethod
+    def _responses_replay(obj: PolledObject, req: Request) -> StreamReply:
+        """Replay a background response's events (resume); ``starting_after`` skips what the client has."""
+        frames: Frames = obj.payload["frames"]
+        after = req.query.get("starting_after", [None])[0]
+        kept = list(frames.frames)
+        if after is not None and after.lstrip("-").isdigit():
+            kept = [f for f in kept if _sequence_number(f) > int(after)]
+        return StreamReply(Frames(kept, frames.terminal, frames.final_status, frames.final_object),
+                           FaultSpec("healthy"), "responses")
 
     @staticmethod
     def _timeline(fault: FaultSpec, polls: int, stuck_default: str, done: str = "completed") -> str:

@@ -98,7 +98,8 @@ class SimServer(ApiRoutes):
                                        keep_alive=req.keep_alive))
             await writer.drain()
             return req.keep_alive
-        entry = self.state.new_entry(req.method, req.path, fault.name, req.headers)
+        entry = self.state.new_entry(req.method, req.path, fault.name, req.headers,
+                                     req.target.partition("?")[2])
         attempt = self.state.attempt(req.method, req.path, req.body, req.headers)
         try:
             return await self._serve_faulted(req, body, fault, attempt, entry, reader, writer)

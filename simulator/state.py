@@ -32,6 +32,7 @@ class LogEntry:
     ended: float | None = None
     end: str | None = None  # complete | cut-fin | cut-rst | drop-fin | drop-rst | client-hangup | error
     hangup_at: float | None = None  # when the client closed while the response was still open
+    query: str = ""  # the request target's query string
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,7 +83,7 @@ class SimState:
     def now(self) -> float:
         return round(time.monotonic() - self.t0, 4)
 
-    def new_entry(self, method: str, path: str, fault: str, headers: dict[str, str]) -> LogEntry:
+    def new_entry(self, method: str, path: str, fault: str, headers: dict[str, str], query: str = "") -> LogEntry:
         retry = headers.get("x-stainless-retry-count")
         with self.lock:
             entry = LogEntry(
@@ -90,7 +91,7 @@ class SimState:
                 run=headers.get("x-streamtriage-run"),
                 retry_count=int(retry) if retry and retry.isdigit() else None,
                 poll_helper=headers.get("x-stainless-poll-helper", "").lower() == "true",
-                started=self.now(),
+                started=self.now(), query=query,
             )
             self.log.append(entry)
         return entry

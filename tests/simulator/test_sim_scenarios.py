@@ -182,3 +182,17 @@ def test_break_without_close_keeps_the_response_open(sim) -> None:
         assert entry["end"] == "client-hangup" and entry["events_sent"] < 200, entry
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_background_resume_replays_from_the_start(sim, mode: str) -> None:
+    """Ground truth 2.4: the resume GET carries no starting_after; the server replays everything and the
+    SDK drops the events the app already has."""
+    sc = next(s for s in ALL if s.name == "responses-background-resume")
+    obs = run_scenario(sc, sim.base_url, mode)
+    (resume,) = [e for e in sim.wait_idle(obs.run_id) if e["method"] == "GET"]
+    assert resume["query"] == "stream=true" and resume["events_sent"] == 17, resume
+    cut = "openai.APIConnectionError" if SDK_MAJOR >= 3 else "httpx.RemoteProtocolError"
+    assert obs.callbacks == [f"resume_after:{cut}"], obs
+    assert obs.events.count("response.created") == 1 and obs.events[-1] == "response.completed", obs
+    assert obs.status == "completed" and obs.exception is None, obs

@@ -236,3 +236,13 @@ def test_fault_by_header_through_the_sdk(sim) -> None:
         client.close()
     assert len(got) == 2
     assert any(name.endswith(".RemoteProtocolError") for name in exception_chain(info.value))
+
+
+def test_background_response_replay_honours_starting_after(sim) -> None:
+    raw = _read_all(_send(sim.port, {"model": "gpt-4o-mini", "input": "hi", "background": True},
+                          path="/v1/responses", headers={"Connection": "close"}))
+    rid = json.loads(raw.partition(b"\r\n\r\n")[2])["id"]
+    raw = _read_all(_send(sim.port, None, path=f"/v1/responses/{rid}?stream=true&starting_after=10", method="GET",
+                          headers={"Connection": "close"}))
+    seqs = [json.loads(line[6:])["sequence_number"] for line in raw.split(b"\n") if line.startswith(b"data: {")]
+    assert seqs == list(range(11, 17)), seqs
