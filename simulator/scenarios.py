@@ -70,6 +70,7 @@ class Scenario:
     gives_up: bool = False  # the driver's deadline ends a never-ending poll loop
     v3: AppView = AppView()
     legacy: AppView = AppView()
+    v2: AppView | None = None  # where 2.x already behaves differently from 1.x (measured on 2.54.0)
     timeout: float = 5.0  # client read timeout
     max_retries: int = 0
     request: Mapping[str, Any] = field(default_factory=dict, hash=False)  # extra SDK call kwargs
@@ -84,7 +85,11 @@ class Scenario:
     def view(self, sdk_version: str) -> AppView:
         """Expected app view for an installed openai version string (``"3.54.0"``, ``"1.109.1"``)."""
         major, minor = (int(x) for x in sdk_version.split(".")[:2])
-        return self.v3 if (major, minor) >= (3, 15) else self.legacy
+        if (major, minor) >= (3, 15):
+            return self.v3
+        if major == 2 and self.v2 is not None:
+            return self.v2
+        return self.legacy
 
     def expected_label(self, sdk_version: str | None = None) -> tuple[str | None, str | None]:
         """(kb id, category) the classifier should assign, for one SDK line if it matters."""
@@ -221,7 +226,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     S("chat-done-hold", "[DONE] sent, then the body held open 1.0 s (0.4 s timeout). 3.x stops at [DONE]; "
       "1.x drains the body and raises ReadTimeout after the complete answer.", CHAT, "chat.create_stream",
       "done-hold", params={"hold": 1.0}, timeout=0.4, healthy=True, expected_finish_reason="stop",
-      views={"v3": AppView(events=7),
+      views={"v3": AppView(events=7), "v2": AppView(events=7),
              "legacy": AppView(exception="httpx.ReadTimeout", cause="httpcore.ReadTimeout", events=7,
                                outcome="timeout", kb_id=STALL, healthy=False)}),
     # ---------------------------------------------------------------- Chat Completions: finish_reason
@@ -292,6 +297,7 @@ SCENARIOS: tuple[Scenario, ...] = (
       "with its own backoff.", CHAT, "chat.create_stream", "status", params={"status": 429, "retry_after": 200},
       max_retries=1, expected_category="rate_limit", expected_outcome="http_error", expected_terminal_seen=False,
       views={"v3": AppView(exception="openai.RateLimitError", events=0, attempts=1),
+             "v2": AppView(exception="openai.RateLimitError", events=0, attempts=1),
              "legacy": AppView(exception="openai.RateLimitError", events=0, attempts=2)}),
     S("chat-503-no-retry", "HTTP 503 with x-should-retry: false: not retried.", CHAT, "chat.create_stream", "status",
       params={"status": 503, "should_retry": "false"}, max_retries=2, expected_category="server_error",
