@@ -25,12 +25,13 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .decode_worker import SEPARATOR
 from .metrics import Metrics
 from .settings import Settings
-from .spool import BATCH, DONE, Spool, SpoolCorrupt
+from .spool import BATCH, DONE, Record, Spool, SpoolCorrupt
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -254,32 +255,51 @@ class Writer:
             else:
                 self.metrics.inc("store_errors")
         self._late.clear()
+        inserting = self._inserting
+        if inserting is not None:
+            # Batches spooled while a direct insert runs are replayed right after it, in one go.
+            await asyncio.wait({inserting})
         await loop.run_in_executor(self._spool_exec, self.spool.seal)
         segments = await loop.run_in_executor(self._spool_exec, self.spool.sealed_segments)
-        for path in segments:
+        group: list[Path] = []
+        records: list[Record] = []
+        for i, path in enumerate(segments):
             try:
-                records = await loop.run_in_executor(self._spool_exec, lambda p=path: list(self.spool.read(p)))
+                records += await loop.run_in_executor(self._spool_exec, lambda p=path: list(self.spool.read(p)))
             except SpoolCorrupt:
                 await loop.run_in_executor(self._spool_exec, self.spool.quarantine, path)
                 continue
-            done = self._done_ids | {r.batch_id for r in records if r.kind == DONE}
-            todo = [r for r in records if r.kind != DONE and r.batch_id not in done and r.payload]
-            if todo:
-                payload = SEPARATOR.join(r.payload for r in todo)
-                n = sum(r.spans for r in todo)
-                started = time.monotonic()
-                try:
-                    await loop.run_in_executor(self._insert_exec, self.store.insert_payload, payload)
-                except Exception:
-                    self.metrics.inc("store_errors")
-                    raise
-                self.metrics.observe_write(time.monotonic() - started)
-                self.metrics.inc("spans_stored", n)
-                self.metrics.inc("spans_replayed", n)
-            self.store_ok = True
-            await loop.run_in_executor(self._spool_exec, self.spool.remove, path)
+            group.append(path)
+            spans = sum(r.spans for r in records if r.kind != DONE)
+            if spans < self.settings.replay_max_spans and i + 1 < len(segments):
+                continue  # fewer, bigger inserts: the per-insert cost dominates small ones
+            await self._replay(group, records)
+            group, records = [], []
+        if group:
+            await self._replay(group, records)
         self.spool_bytes = await loop.run_in_executor(self._spool_exec, self.spool.size_bytes)
         if self.spool_bytes == 0:
             self.backlog = False
         else:
             self._drain_wake.set()
+
+    async def _replay(self, group: list[Path], records: list[Record]) -> None:
+        """Insert the not-yet-stored batches of consecutive segments at once, then delete them."""
+        loop = asyncio.get_running_loop()
+        done = self._done_ids | {r.batch_id for r in records if r.kind == DONE}
+        todo = [r for r in records if r.kind != DONE and r.batch_id not in done and r.payload]
+        if todo:
+            payload = SEPARATOR.join(r.payload for r in todo)
+            n = sum(r.spans for r in todo)
+            started = time.monotonic()
+            try:
+                await loop.run_in_executor(self._insert_exec, self.store.insert_payload, payload)
+            except Exception:
+                self.metrics.inc("store_errors")
+                raise
+            self.metrics.observe_write(time.monotonic() - started)
+            self.metrics.inc("spans_stored", n)
+            self.metrics.inc("spans_replayed", n)
+        self.store_ok = True
+        for path in group:
+            await loop.run_in_executor(self._spool_exec, self.spool.remove, path)
