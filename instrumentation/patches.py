@@ -312,7 +312,9 @@ def _observe_sync(st: CallState, inner: Any, observe: Callable) -> Any:
             yield item
     except GeneratorExit:
         try:
-            inner.close()
+            close = getattr(inner, "close", None)
+            if close is not None:
+                close()
         finally:
             guarded("generator_exit", st.cancelled, "generator_exit")
         raise
@@ -333,7 +335,9 @@ async def _observe_async(st: CallState, inner: Any, observe: Callable) -> Any:
             yield item
     except GeneratorExit:
         try:
-            await inner.aclose()
+            aclose = getattr(inner, "aclose", None)
+            if aclose is not None:
+                await aclose()
         finally:
             guarded("generator_exit", st.cancelled, "generator_exit")
         raise
@@ -402,7 +406,9 @@ def _watch_sse_sync(st: CallState, inner: Any) -> Any:
                 hook_failed("sse_marker", exc)
             yield sse
     finally:
-        inner.close()
+        close = getattr(inner, "close", None)
+        if close is not None:
+            close()
 
 
 async def _watch_sse_async(st: CallState, inner: Any) -> Any:
@@ -415,7 +421,9 @@ async def _watch_sse_async(st: CallState, inner: Any) -> Any:
                 hook_failed("sse_marker", exc)
             yield sse
     finally:
-        await inner.aclose()
+        aclose = getattr(inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
