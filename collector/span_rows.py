@@ -57,18 +57,22 @@ def convert(request: ExportTraceServiceRequest) -> Converted:
     """Turn one export request into exporter-shaped rows; bad spans are counted, not stored."""
     out = Converted()
     rows = out.rows
+    append = rows.append
+    amap = attributes_map
+    zero16, zero8 = b"\x00" * 16, b"\x00" * 8
     for rs in request.resource_spans:
-        res_attrs = attributes_map(rs.resource.attributes)
+        res_attrs = amap(rs.resource.attributes)
         service = res_attrs.get("service.name", "")
         for ss in rs.scope_spans:
-            scope_name = ss.scope.name
-            scope_version = ss.scope.version
+            scope = ss.scope
+            scope_name = scope.name
+            scope_version = scope.version
             for span in ss.spans:
                 tid, sid, pid = span.trace_id, span.span_id, span.parent_span_id
-                if _bad_id(tid, 16, False):
+                if len(tid) != 16 or tid == zero16:
                     out.reject(f"span {span.name!r}: invalid trace_id (need 16 non-zero bytes, got {len(tid)})")
                     continue
-                if _bad_id(sid, 8, False):
+                if len(sid) != 8 or sid == zero8:
                     out.reject(f"span {span.name!r}: invalid span_id (need 8 non-zero bytes, got {len(sid)})")
                     continue
                 if pid and len(pid) != 8:
@@ -81,38 +85,44 @@ def convert(request: ExportTraceServiceRequest) -> Converted:
                 ev_ts: list[int] = []
                 ev_names: list[str] = []
                 ev_attrs: list[dict[str, str]] = []
-                bad = ""
-                for ev in span.events:
-                    if ev.time_unix_nano > _MAX_NS:
-                        bad = "event timestamp beyond year 2262"
-                        break
-                    ev_ts.append(ev.time_unix_nano)
-                    ev_names.append(ev.name)
-                    ev_attrs.append(attributes_map(ev.attributes))
                 l_tids: list[str] = []
                 l_sids: list[str] = []
                 l_states: list[str] = []
                 l_attrs: list[dict[str, str]] = []
-                for link in span.links:
-                    if _bad_id(link.trace_id, 16, False) or _bad_id(link.span_id, 8, False):
-                        bad = "invalid link trace_id/span_id"
-                        break
-                    l_tids.append(link.trace_id.hex())
-                    l_sids.append(link.span_id.hex())
-                    l_states.append(link.trace_state)
-                    l_attrs.append(attributes_map(link.attributes))
+                bad = ""
+                events = span.events
+                if events:
+                    for ev in events:
+                        t = ev.time_unix_nano
+                        if t > _MAX_NS:
+                            bad = "event timestamp beyond year 2262"
+                            break
+                        ev_ts.append(t)
+                        ev_names.append(ev.name)
+                        ev_attrs.append(amap(ev.attributes))
+                links = span.links
+                if links and not bad:
+                    for link in links:
+                        if _bad_id(link.trace_id, 16, False) or _bad_id(link.span_id, 8, False):
+                            bad = "invalid link trace_id/span_id"
+                            break
+                        l_tids.append(link.trace_id.hex())
+                        l_sids.append(link.span_id.hex())
+                        l_states.append(link.trace_state)
+                        l_attrs.append(amap(link.attributes))
                 if bad:
                     out.reject(f"span {span.name!r}: {bad}")
                     continue
                 kind = span.kind
-                code = span.status.code
-                rows.append([
-                    start, tid.hex(), sid.hex(), pid.hex() if pid and pid != b"\x00" * 8 else "",
+                status = span.status
+                code = status.code
+                append([
+                    start, tid.hex(), sid.hex(), pid.hex() if pid and pid != zero8 else "",
                     span.trace_state, span.name,
                     SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified",
-                    service, res_attrs, scope_name, scope_version, attributes_map(span.attributes),
+                    service, res_attrs, scope_name, scope_version, amap(span.attributes),
                     end - start if end >= start else 0,
                     STATUS_CODES[code] if 0 <= code < 3 else "Unset",
-                    span.status.message, ev_ts, ev_names, ev_attrs, l_tids, l_sids, l_states, l_attrs,
+                    status.message, ev_ts, ev_names, ev_attrs, l_tids, l_sids, l_states, l_attrs,
                 ])
     return out
