@@ -74,9 +74,12 @@ class Store:
         self.database = database_for(settings)
         self._on_connect = on_connect
         self._client: Any = None
+        self._reader: Any = None
         # clickhouse-connect clients are not safe for concurrent calls: the writer inserts from one
-        # thread while API handlers query from the threadpool.
+        # thread while API handlers query from the threadpool. Reads get their own client and lock
+        # so a long insert never stalls the API (several clients on one chDB path are fine).
         self._lock = threading.RLock()
+        self._read_lock = threading.RLock()
 
     @property
     def connected(self) -> bool:
@@ -145,15 +148,23 @@ class Store:
                 self._drop_if_remote()
                 raise StoreError(f"insert failed: {_first_line(exc)}") from exc
 
+    def _r(self) -> Any:
+        if self._reader is None:
+            self._c()  # connects and migrates first
+            self._reader = _open_client(self.settings, self.database)
+        return self._reader
+
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run a SELECT with bound parameters; rows as dicts keyed by column name."""
-        with self._lock:
+        """Run a SELECT with bound parameters on the read client; rows as dicts keyed by column name."""
+        with self._read_lock:
             try:
-                result = self._c().query(sql, parameters=parameters or {})
+                result = self._r().query(sql, parameters=parameters or {})
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                self._drop_if_remote()
+                if not self.settings.is_embedded:
+                    self._reader = None
+                    self._drop_if_remote()
                 raise StoreError(f"query failed: {_first_line(exc)}") from exc
         names = result.column_names
         return [dict(zip(names, row)) for row in result.result_rows]
@@ -164,10 +175,12 @@ class Store:
 
     def ping(self) -> bool:
         try:
-            with self._lock:
-                return self._c().command("SELECT 1") == 1
+            with self._read_lock:
+                return self._r().command("SELECT 1") == 1
         except Exception:  # noqa: BLE001 - any failure means "not ready"
-            self._drop_if_remote()
+            if not self.settings.is_embedded:
+                self._reader = None
+                self._drop_if_remote()
             return False
 
     def _drop_if_remote(self) -> None:
@@ -179,7 +192,11 @@ class Store:
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
-        if client is not None:
+        with self._read_lock:
+            reader, self._reader = self._reader, None
+        for client in (client, reader):
+            if client is None:
+                continue
             try:
                 client.close()
             except Exception:  # noqa: BLE001 - closing a dead client must not mask the real error
