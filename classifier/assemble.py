@@ -88,10 +88,13 @@ SELECT_LIST = ",\n       ".join([
 ])
 
 
-def records_sql(db: str, where_keys: str = "") -> str:
-    """The grouping query; ``where_keys`` narrows which spans/groups (over G_EXPR/K_EXPR, params bound)."""
-    inner = INNER.replace("{db}", db) + (f" AND {where_keys}" if where_keys else "")
-    return f"SELECT {SELECT_LIST}\nFROM ({inner})\nGROUP BY g, k"
+def records_sql(db: str, where_keys: str = "", mask_sql: str | None = None) -> str:
+    """The grouping query; ``where_keys`` narrows which spans/groups (over G_EXPR/K_EXPR, params bound);
+    ``mask_sql`` (``Engine.rule_mask_sql``) adds each call's bitmask of rules that could match."""
+    mask = f"if(LlmSpan = 'call', {mask_sql}, toUInt64(0))" if mask_sql else "toUInt64(0)"
+    inner = INNER.replace("{db}", db).replace(" FROM `", f", {mask} AS cmask FROM `", 1) + (
+        f" AND {where_keys}" if where_keys else "")
+    return f"SELECT {SELECT_LIST},\n       maxIf(cmask, ls = 'call') AS rule_mask\nFROM ({inner})\nGROUP BY g, k"
 
 
 def dirty_keys_clause(db: str) -> str:
@@ -100,6 +103,17 @@ def dirty_keys_clause(db: str) -> str:
         f"({G_EXPR}, {K_EXPR}) IN (SELECT {G_EXPR}, {K_EXPR} FROM `{db}`.otel_traces "
         "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND LlmSpan IN ('call', 'event', 'poll') "
         f"AND {END_NS} >= {{since:Int64}})"
+    )
+
+
+def ruled_out_clause(db: str, prefilter: str) -> str:
+    """For incremental passes: leave out calls that ended since ``{since:Int64}`` and that no rule can
+    match (the pushdown ``prefilter`` is false) unless they hold a live label that may need withdrawing."""
+    base = "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
+    return (
+        f"({G_EXPR}, {K_EXPR}) NOT IN (SELECT TraceId, SpanId FROM `{db}`.otel_traces {base} AND LlmSpan = 'call' "
+        f"AND {END_NS} >= {{since:Int64}} AND NOT {prefilter} AND (TraceId, SpanId) NOT IN "
+        f"(SELECT TraceId, SpanId FROM `{db}`.streamtriage_labels FINAL {base} AND IsDeleted = 0))"
     )
 
 
@@ -193,13 +207,18 @@ def row_to_source(row: dict[str, Any]) -> RecordSource:
 
 
 def iter_records(client: Any, db: str, lo_ns: int, now_ns: int, where_keys: str = "",
-                 params: dict[str, Any] | None = None, block_rows: int = 65_536) -> Iterator[Record]:
+                 params: dict[str, Any] | None = None, block_rows: int = 65_536,
+                 mask_sql: str | None = None) -> Iterator[Record]:
     """Stream records from the store (``client`` is a clickhouse-connect client)."""
     p = {"lo": int(lo_ns)}
     p.update(params or {})
-    sql = records_sql(db, where_keys)
+    sql = records_sql(db, where_keys, mask_sql)
     with client.query_row_block_stream(sql, parameters=p, settings={"max_block_size": block_rows}) as stream:
         names = stream.source.column_names
         for block in stream:
             for raw in block:
-                yield build_record(row_to_source(dict(zip(names, raw))), now_ns)
+                row = dict(zip(names, raw))
+                rec = build_record(row_to_source(row), now_ns)
+                if mask_sql and row["has_call"]:
+                    rec["_rule_mask"] = int(row["rule_mask"])
+                yield rec

@@ -63,6 +63,10 @@ class Engine:
         self.thresholds = thresholds or Thresholds()
         self.min_confidence = min_confidence
         self._rules = [(i, e) for i, e in enumerate(self.kb.rules)]
+        self._prefilter: str | None = None
+        self._mask_cache: dict[int, list[tuple[int, KbEntry]]] = {}
+        if len(self._rules) > 64:
+            raise ValueError("rule masks hold 64 rules; split the mask before adding more")
         # Rules indexed by the (outcome, api) pairs their `when` allows (static analysis), so a record
         # is only tried against rules that could apply to it.
         allowed = {i: (allowed_values(e.rule.spec["when"], "outcome"), allowed_values(e.rule.spec["when"], "api"))
@@ -82,10 +86,37 @@ class Engine:
 
     def prefilter_sql(self) -> str:
         """SQL over a call span row: false only for calls that no rule (nor the unclassified fallback) can match."""
+        if self._prefilter is None:
+            self._prefilter = self._build_prefilter()
+        return self._prefilter
+
+    def _th_bounds(self) -> tuple[dict[str, float], dict[str, float]]:
         vals = [self.thresholds.values] + list(self.thresholds.per_api.values())
         names = self.thresholds.values.keys()
         th_min = {n: min(v.get(n, self.thresholds.values[n]) for v in vals) for n in names}
         th_max = {n: max(v.get(n, self.thresholds.values[n]) for v in vals) for n in names}
+        return th_min, th_max
+
+    def rule_mask_sql(self) -> str:
+        """SQL over a call span row: bit i set when rule i *could* match (its pushdown predicate holds).
+
+        Records carrying this mask are only tried against the rules whose bit is set."""
+        th_min, th_max = self._th_bounds()
+        terms = []
+        for bit, (_, e) in enumerate(self._rules):
+            pred = to_sql(e.rule.spec["when"], th_min, th_max)[0]  # type: ignore[union-attr]
+            terms.append(f"toUInt64({1 << bit})" if pred == "1" else f"if({pred}, toUInt64({1 << bit}), toUInt64(0))")
+        return "(" + " + ".join(terms) + ")" if terms else "toUInt64(0)"
+
+    def _rules_for_mask(self, mask: int) -> list[tuple[int, KbEntry]]:
+        got = self._mask_cache.get(mask)
+        if got is None:
+            got = [r for bit, r in enumerate(self._rules) if mask >> bit & 1]
+            self._mask_cache[mask] = got
+        return got
+
+    def _build_prefilter(self) -> str:
+        th_min, th_max = self._th_bounds()
         parts = [to_sql(e.rule.spec["when"], th_min, th_max)[0] for _, e in self._rules]  # type: ignore[union-attr]
         parts.append("LlmOutcome IN (" + ", ".join(f"'{o}'" for o in sorted(FAILED_OUTCOMES)) + ")")
         if any(p == "1" for p in parts):
@@ -96,7 +127,9 @@ class Engine:
         """All rules that apply, most confident first."""
         th = self.thresholds.for_api(rec.get("api"))
         out: list[tuple[float, int, int, Match]] = []
-        rules = self._index.get((rec.get("outcome"), rec.get("api")), self._rules)
+        mask = rec.get("_rule_mask")
+        rules = self._rules_for_mask(mask) if mask is not None else \
+            self._index.get((rec.get("outcome"), rec.get("api")), self._rules)
         for order, entry in rules:
             rule = entry.rule
             assert rule is not None

@@ -25,22 +25,27 @@ def incidents(
     store: Optional[str] = typer.Option(None, "--store", help="chdb://DIR or http(s)://... (default as `serve`)."),
     config: Optional[str] = typer.Option(None, "--config", help="Settings file, as for `serve`."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of a table."),
+    threshold: list[str] = typer.Option([], "--threshold", help="When classifying the store directly: "
+                                        "name=ms or api:name=ms (e.g. stall_ms=30000); env STREAMTRIAGE_STALL_MS..."),
 ) -> None:
     """Failed calls with their root cause, newest first."""
     from streamtriage.collector.locate import ServiceError, locate
     from streamtriage.collector.queries import parse_since
     from streamtriage.collector.settings import SettingsError, load_settings
 
+    from streamtriage.classifier.thresholds import Thresholds
+
     try:
         parse_since(since)
         settings = load_settings(config, store=store)
+        thresholds = Thresholds.from_env(flags=threshold)
     except (ValueError, SettingsError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
     try:
         with locate(settings) as where:
             if where.store is not None:
-                _classify_direct(where.store)
+                _classify_direct(where.store, thresholds)
             rows = where.incidents(since=since, category=category, service=service, model=model, limit=limit)
     except (ServiceError, RuntimeError, OSError) as exc:
         typer.secho(f"cannot read incidents: {exc}", fg="red", err=True)
@@ -51,14 +56,14 @@ def incidents(
     _table(rows, since)
 
 
-def _classify_direct(store: Any) -> None:
+def _classify_direct(store: Any, thresholds: Any) -> None:
     from streamtriage.classifier.service import Classifier
 
     class _Client:
         def __getattr__(self, name: str) -> Any:
             return getattr(store._c(), name)
 
-    Classifier(_Client(), store.database, lock=store._lock).run_once()
+    Classifier(_Client(), store.database, lock=store._lock, thresholds=thresholds).run_once()
 
 
 def _table(rows: list[dict[str, Any]], since: str) -> None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .assemble import (candidate_keys_clause, dirty_keys_clause, iter_records, key_list_clause,
+from .assemble import (candidate_keys_clause, dirty_keys_clause, ruled_out_clause, iter_records, key_list_clause,
                        object_key_clause, open_keys_sql)
 from .engine import Engine
 from .kb import KnowledgeBase, default_kb
@@ -80,7 +80,9 @@ class Classifier:
                 self._reload_open(now)
             res = PassResult("incremental")
             self._refresh_stats()
-            recs = iter_records(self.client_locked(), self.db, lo, now, dirty_keys_clause(self.db), {"since": since})
+            where = dirty_keys_clause(self.db) + " AND " + ruled_out_clause(self.db, self.engine.prefilter_sql())
+            recs = iter_records(self.client_locked(), self.db, lo, now, where, {"since": since},
+                                mask_sql=self.engine.rule_mask_sql())
             self._run(recs, now, res)
             self.watermark_ns = now
             res.seconds = time.perf_counter() - t0
@@ -120,8 +122,8 @@ class Classifier:
             res.covered = int(self.labels.query(
                 f"SELECT count() AS n FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' "
                 "AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})", {"lo": lo})[0]["n"])
-            self._run(iter_records(self.client_locked(), self.db, lo, now, where), now, res, write=write,
-                      window_lo=lo)
+            self._run(iter_records(self.client_locked(), self.db, lo, now, where, mask_sql=self.engine.rule_mask_sql()),
+                      now, res, write=write, window_lo=lo)
             res.seconds = time.perf_counter() - t0
             return res
 
