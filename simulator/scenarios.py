@@ -14,6 +14,11 @@ makes (``call``, run by ``drivers.run_scenario``), and what should come out:
   ``v3`` for openai >= 3.15 (transport errors wrapped, ``httpx2``), ``legacy`` for 1.x/2.x (raw
   ``httpx`` errors). ``None`` fields are not checked.
 
+For the app's own poll loops (``*.background_poll``, ``*.manual_poll``) the last SDK call is the create;
+``expected_status`` / ``expected_terminal_seen`` then describe the object as the app's last poll saw it.
+SDK poll helpers that never return are abandoned by the driver (``gives_up``); their ``expected_outcome``
+is ``cancelled``.
+
 All stalls and timeouts are short (well under 2 s per scenario) so the catalogue runs in CI.
 """
 from __future__ import annotations
