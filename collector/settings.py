@@ -52,6 +52,7 @@ class Settings:
     batch_max_age_s: float = 0.05
     insert_deadline_s: float = 2.0
     segment_max_bytes: int = 8 * 1024 * 1024
+    busy_hold_s: float = 0.5  # insert mode: keep spooling this long after a replay (load is sustained)
     replay_max_spans: int = 50_000  # spooled spans per replay insert (whole segments)
     replay_delay_s: float = 0.2  # wal mode: gather spooled batches this long before a replay insert
     replay_backoff_max_s: float = 5.0

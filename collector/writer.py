@@ -74,6 +74,7 @@ class Writer:
         # Inserts that missed their deadline (their batch was spooled): (insert future, batch id).
         self._late: list[tuple[concurrent.futures.Future[None], int, int]] = []
         self._inserting: asyncio.Task[None] | None = None  # the direct insert in flight, if any
+        self._last_replay = 0.0  # monotonic end of the last replay insert
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -155,8 +156,9 @@ class Writer:
 
     async def _commit(self, batch: list[_Pending], count: int) -> None:
         payload = SEPARATOR.join(item.payload for item in batch)
+        busy = time.monotonic() - self._last_replay < self.settings.busy_hold_s  # sustained load: stay WAL
         if (self.settings.durability == "wal" or self.backlog or not self.store_ok
-                or self._inserting is not None):
+                or self._inserting is not None or busy):
             # WAL, recovering, or an insert is already running: the spool answers now and the
             # replayer inserts these batches together, in order, after the running insert.
             await self._finish(batch, count, self._spool_batch(payload, count))
@@ -300,6 +302,7 @@ class Writer:
             self.metrics.observe_write(time.monotonic() - started)
             self.metrics.inc("spans_stored", n)
             self.metrics.inc("spans_replayed", n)
+            self._last_replay = time.monotonic()
         self.store_ok = True
         for path in group:
             await loop.run_in_executor(self._spool_exec, self.spool.remove, path)
