@@ -118,17 +118,19 @@ def ruled_out_clause(db: str, prefilter: str) -> str:
 
 
 def candidate_keys_clause(db: str, prefilter: str) -> str:
-    """Groups worth assembling in a full pass: calls the rules' SQL pushdown (``prefilter``) keeps, calls
-    whose call span has not arrived, object-keyed polls, and calls holding a live label (it may have
-    to be withdrawn). Every other call is classified "no label" without leaving ClickHouse."""
+    """Spans worth assembling in a full pass: traces holding a call that the rules' SQL pushdown
+    (``prefilter``) keeps, a call whose call span has not arrived, or a live label (it may have to be
+    withdrawn), plus object-keyed polls. Every other call is classified "no label" without leaving
+    ClickHouse. Filtering on TraceId alone (one hash lookup, and the TraceId bloom index) is cheaper
+    than on the (trace, call) pair; a healthy call sharing a trace with a candidate is simply
+    evaluated too."""
     base = "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
     return (
-        f"(({G_EXPR}, {K_EXPR}) IN ("
-        f"SELECT TraceId, SpanId FROM `{db}`.otel_traces {base} AND LlmSpan = 'call' AND {prefilter} "
-        f"UNION ALL SELECT TraceId, ParentSpanId FROM `{db}`.otel_traces {base} "
+        f"(TraceId IN (SELECT TraceId FROM `{db}`.otel_traces {base} AND LlmSpan = 'call' AND {prefilter} "
+        f"UNION ALL SELECT TraceId FROM `{db}`.otel_traces {base} "
         "AND LlmSpan IN ('event', 'poll') AND ParentSpanId != '' AND (TraceId, ParentSpanId) NOT IN "
         f"(SELECT TraceId, SpanId FROM `{db}`.otel_traces {base} AND LlmSpan = 'call') "
-        f"UNION ALL SELECT TraceId, SpanId FROM `{db}`.streamtriage_labels FINAL {base} AND IsDeleted = 0"
+        f"UNION ALL SELECT TraceId FROM `{db}`.streamtriage_labels FINAL {base} AND IsDeleted = 0"
         ") OR (LlmSpan = 'poll' AND ParentSpanId = ''))"
     )
 

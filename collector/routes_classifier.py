@@ -2,8 +2,8 @@
 the background loop that classifies continuously (listed in ``app.EXTENSIONS``).
 
 The loop runs an incremental pass plus a sweep of open calls every ``STREAMTRIAGE_CLASSIFY_INTERVAL_S``
-seconds (default 5; 0 turns it off) in a worker thread, sharing the store's client and lock with the
-writer. Thresholds come from the environment (``classifier/thresholds.py``).
+seconds (default 5; 0 turns it off) in a worker thread, on its own client of the store (so it never
+waits behind the writer or the API). Thresholds come from the environment (``classifier/thresholds.py``).
 """
 from __future__ import annotations
 
@@ -24,14 +24,44 @@ router = APIRouter(prefix="/api", tags=["classifier"])
 KEY = "classifier"
 
 
-class _StoreClient:
-    """The collector store's clickhouse-connect client, reached lazily (a server store may reconnect)."""
+class _OwnClient:
+    """The classifier's own clickhouse-connect client on the collector's store (chDB allows several
+    clients on one directory in a process), so a pass never holds the writer's or the API's lock.
+    Opened lazily after the store is connected and migrated; a server connection that failed is
+    reopened on the next use."""
 
     def __init__(self, store: Any) -> None:
         self._store = store
+        self._client: Any = None
+
+    def _get(self) -> Any:
+        if self._client is None:
+            from .store import _open_client
+
+            self._store._c()  # connects and migrates first
+            self._client = _open_client(self._store.settings, self._store.database)
+        return self._client
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store._c(), name)
+        attr = getattr(self._get(), name)
+        if not callable(attr):
+            return attr
+
+        def call(*a: Any, **kw: Any) -> Any:
+            try:
+                return attr(*a, **kw)
+            except Exception:
+                if not self._store.settings.is_embedded:
+                    self._client = None
+                raise
+        return call
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None
 
 
 def _classifier(state: CollectorState) -> Any:
@@ -39,8 +69,10 @@ def _classifier(state: CollectorState) -> Any:
     if clf is None:
         from streamtriage.classifier.service import Classifier
 
-        clf = Classifier(_StoreClient(state.store), state.store.database, lock=state.store._lock)
+        client = _OwnClient(state.store)
+        clf = Classifier(client, state.store.database)
         state.extras[KEY] = clf
+        state.extras[KEY + "_client"] = client
     return clf
 
 
@@ -121,3 +153,6 @@ async def shutdown(state: CollectorState) -> None:
             await task
         except (asyncio.CancelledError, Exception):  # noqa: BLE001
             pass
+    client = state.extras.pop(KEY + "_client", None)
+    if client is not None:
+        client.close()
