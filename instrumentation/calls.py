@@ -104,6 +104,7 @@ class CallState:
         "usage",
         "wall0",
         "nchoices",
+        "fast",
     )
 
     def __init__(self, cfg: Config, info: RequestInfo, attributes: dict, parent_ctx: Any = None, helper: Optional[str] = None):
@@ -146,6 +147,7 @@ class CallState:
         self.error_type: Optional[str] = None
         self.finish_reasons: dict[int, Optional[str]] = {}
         self.nchoices = 0
+        self.fast = False  # chat fast path allowed (set after the first chunk; cleared by an SSE error)
         self.usage: dict[str, int] = {}
         self.response_id: Optional[str] = None
         self.response_model: Optional[str] = None
@@ -204,10 +206,13 @@ class CallState:
             if gap > self.p_max_gap:
                 self.p_max_gap = gap
             if d >= self.p_limit or now >= self.p_deadline:
-                with self.lock:
-                    self._flush()
+                self.flush_locked()
             return
         self._delta_slow(etype, nbytes, now, gap)
+
+    def flush_locked(self) -> None:
+        with self.lock:
+            self._flush()
 
     def _delta_slow(self, etype: str, nbytes: int, now: int, gap: int) -> None:
         with self.lock:

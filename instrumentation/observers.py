@@ -6,6 +6,7 @@ and hand deltas to ``CallState.delta`` without building dictionaries.
 """
 from __future__ import annotations
 
+from time import monotonic_ns
 from typing import Any, Callable, Optional
 
 from .calls import CallState
@@ -57,17 +58,29 @@ def _extra(obj: Any, key: str) -> Any:
 
 def observe_chat(st: CallState, chunk: Any) -> None:
     choices = chunk.choices
-    # fast path: one choice carrying only a text fragment (almost every chunk of a healthy stream)
-    if choices and len(choices) == 1 and st.response_id is not None and not st.sse_error and chunk.usage is None:
+    # fast path: one choice carrying only a text fragment (almost every chunk of a healthy stream),
+    # appended to the open coalesced group; this inlines CallState.delta's append path
+    if st.fast and choices and len(choices) == 1 and chunk.usage is None:
         c = choices[0]
-        if c.finish_reason is None:
+        if c.finish_reason is None and c.index < st.nchoices:
             d = c.delta
-            if d is not None and not d.tool_calls and st.content is None:
+            if d is not None and not d.tool_calls:
                 t = d.content
-                idx = c.index
-                if idx >= st.nchoices:
-                    st.nchoices = idx + 1
-                st.delta(CHAT_EVENT, (len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass"))) if t else 0)
+                nbytes = (len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass"))) if t else 0
+                if st.p_type is CHAT_EVENT:
+                    now = monotonic_ns()
+                    gap = now - st.last_ns
+                    st.last_ns = now
+                    st.events += 1
+                    n = st.deltas + 1
+                    st.deltas = n
+                    st.delta_bytes += nbytes
+                    if gap > st.p_max_gap:
+                        st.p_max_gap = gap
+                    if n >= st.p_limit or now >= st.p_deadline:
+                        st.flush_locked()
+                    return
+                st.delta(CHAT_EVENT, nbytes)
                 return
     _observe_chat_slow(st, chunk, choices)
 
@@ -76,6 +89,7 @@ def _observe_chat_slow(st: CallState, chunk: Any, choices: Any) -> None:
     if st.response_id is None:
         st.response_id = getattr(chunk, "id", None) or ""
         st.response_model = getattr(chunk, "model", None)
+        st.fast = st.content is None  # content capture needs every fragment: no fast path
     if st.sse_error:
         st.sse_error = False
         _in_band_error(st, chunk)

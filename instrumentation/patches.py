@@ -392,6 +392,7 @@ def _sse_marker(st: CallState, sse: Any) -> None:
     """Only SSEs with an ``event:`` name or ``[``-data get here (never a chat chunk)."""
     if sse.event == "error":
         st.sse_error = True
+        st.fast = False
     elif sse.data.startswith("[DONE]"):
         guarded("done_marker", _done_marker, st, sse.event)
 

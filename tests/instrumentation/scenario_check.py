@@ -19,7 +19,8 @@ SDK = openai.__version__
 
 # Outcomes the hook cannot observe as the catalogue states them, with the reason (see the report):
 # the app raises inside a plain ``for`` loop (no ``with``, no close), so nothing reaches the hook
-# until the abandoned stream is garbage-collected; it is then recorded as cancelled/gc.
+# until the abandoned stream is garbage-collected (cancelled/gc) or, async, its generator is
+# finalised by the event loop (cancelled/generator_exit).
 UNOBSERVABLE_APP_ERROR = {"chat-finish-absent-keyerror", "chat-empty-choices-usage"}
 
 
@@ -68,7 +69,9 @@ def check_run(sc: Scenario, bare: Any, hooked: Any, spans: list[Any]) -> None:
     a = calls[-1].attributes
     expected_outcome = sc.outcome(SDK)
     if sc.name in UNOBSERVABLE_APP_ERROR:
-        assert (a["streamtriage.outcome"], a.get("streamtriage.cancel.reason")) == ("cancelled", "gc")
+        # async: asyncio.run() finalises the abandoned async generator (generator_exit) before any GC pass
+        assert a["streamtriage.outcome"] == "cancelled", dict(a)
+        assert a.get("streamtriage.cancel.reason") in ("gc", "generator_exit"), dict(a)
     else:
         assert a["streamtriage.outcome"] == expected_outcome, dict(a)
     expected_api = sc.api

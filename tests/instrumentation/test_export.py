@@ -102,3 +102,27 @@ def test_opentelemetry_instrument_picks_up_the_entry_point(mini_url, tmp_path):
             exe = "opentelemetry-instrument"
         _run(code, env, argv_prefix=[exe, sys.executable], tmp=tmp_path)
         _check(sink, "auto-bot")
+
+
+def test_instrument_reuses_the_apps_provider(mini_url, tmp_path):
+    code = textwrap.dedent(
+        """
+        import json, os
+        import openai, streamtriage
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        h = streamtriage.instrument(endpoint="http://127.0.0.1:9/never-used")
+        c = openai.OpenAI(base_url=os.environ["SSE_URL"], api_key="k", max_retries=0)
+        list(c.chat.completions.create(model="mini-healthy", messages=[], stream=True, max_tokens=2))
+        h.shutdown()
+        calls = [s for s in exporter.get_finished_spans() if s.attributes.get("streamtriage.span") == "call"]
+        print(json.dumps([h.owns_provider, h.tracer_provider is provider, [s.attributes["streamtriage.outcome"] for s in calls]]))
+        """
+    )
+    assert _run(code, {"SSE_URL": mini_url}, tmp=tmp_path) == [False, True, ["completed"]]
