@@ -24,10 +24,10 @@ def _table(verdicts: list, title: str):  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, expand=True)
-    table.add_column("scenario", overflow="fold", ratio=3)
+    table.add_column("scenario", no_wrap=True, min_width=28)
     table.add_column("mode", ratio=1)
     table.add_column("what the app saw", overflow="fold", ratio=4)
-    table.add_column("knowledge-base id", overflow="fold", ratio=4)
+    table.add_column("knowledge-base id", no_wrap=True, min_width=44)
     table.add_column("category", ratio=2)
     table.add_column("root cause", overflow="fold", ratio=6)
     table.add_column("fix rate", justify="right", ratio=1)
@@ -97,12 +97,16 @@ def demo(
     console.print(report.split("\n\n")[0])
     if "mislabelled:" in report:
         console.print(report[report.index("mislabelled:"):])
+    short = " ".join(f"{k}={v}" for k, v in SHORT_THRESHOLDS.items() if k.endswith("_MS"))
     console.print(
         f"\nThe data stays in {data_dir}. Explore it:\n"
         f"  streamtriage incidents --store chdb://{data_dir} --since 1h   (opens the store when no collector runs)\n"
         f"  streamtriage serve --store chdb://{data_dir}     (then, in another shell:)\n"
         f"  curl 'http://127.0.0.1:4318/api/incidents?since=1h'   and  /api/streams/<trace id>\n"
-        f"  streamtriage kb show llm/peer-closed-incomplete-chunked-read")
+        f"  streamtriage kb show llm/peer-closed-incomplete-chunked-read\n"
+        f"The demo shortened the hang and stall thresholds to fit its sub-second faults. A later classification\n"
+        f"pass with the defaults (a run expires after 10 minutes) withdraws its second-long hangs; to keep them,\n"
+        f"export the same values first: {short}")
     if json_out is not None:
         json_out.write_text(json.dumps([v.to_dict() for v in verdicts], indent=1, default=str))
     bad = [v for v in verdicts if not v.ok]

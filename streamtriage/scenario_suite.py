@@ -8,6 +8,8 @@ lands in one trace. Labels are then matched back to scenarios by trace id, never
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -29,6 +31,8 @@ SHORT_THRESHOLDS: dict[str, str] = {
     "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "40",
     "STREAMTRIAGE_CLASSIFY_INTERVAL_S": "0",
 }
+
+from streamtriage.collector.process import free_port
 
 Label = tuple[str | None, str | None]  # (kb id, category)
 
@@ -70,6 +74,43 @@ class Verdict:
         return max(self.labels, key=lambda lb: float(lb.get("Confidence") or 0.0), default=None)
 
 
+class SimulatorProcess:
+    """The fault simulator as a server process of its own, as a real API would be.
+
+    In-process, its event loop would compete with the SDK's threads for the GIL and skew the
+    timings that some evidence rests on (a proxy's wall-clock cut, a stall's length).
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout: float = 30.0) -> "SimulatorProcess":
+        self.proc = subprocess.Popen([sys.executable, "-m", "streamtriage.cli", "simulate", "--port", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"simulator exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_sim/faults", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise TimeoutError("simulator not ready")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 def describe_observation(obs: Any) -> str:
     """A short 'what the app saw' line: the exception it caught, or how the stream ended."""
     exc = getattr(obs, "exception", None)
@@ -101,14 +142,13 @@ def run_catalogue(
     import streamtriage
     from streamtriage.simulator.drivers import run_scenario
     from streamtriage.simulator.scenarios import SCENARIOS
-    from streamtriage.simulator.server import start_simulator
 
     wanted = set(names or ())
     major = int(openai.__version__.split(".")[0])
     chosen = [s for s in SCENARIOS if (not wanted or s.name in wanted) and s.min_sdk <= major]
     handle = streamtriage.instrument(endpoint=endpoint, service_name=service_name)
     tracer = trace.get_tracer("streamtriage.scenario_suite")
-    sim = start_simulator()
+    sim = SimulatorProcess().start()
     lock = threading.Lock()
 
     def one(sc: Any, mode: str) -> ScenarioRun:
@@ -116,7 +156,6 @@ def run_catalogue(
         with tracer.start_as_current_span(f"scenario {sc.name}", attributes=attrs) as span:
             obs = run_scenario(sc, sim.base_url, mode=mode)
             trace_id = format(span.get_span_context().trace_id, "032x")
-        sim.wait_idle(obs.run_id, timeout=1.0)
         run = ScenarioRun(sc.name, mode, trace_id, describe_observation(obs), openai.__version__)
         if on_run is not None:
             with lock:
