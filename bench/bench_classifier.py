@@ -161,6 +161,7 @@ def main() -> int:
         ("full pass: records evaluated by rules (rest ruled out in SQL)", f"{results['full']['records']:,}"),
         ("full pass: calls/s (target >= 20,000)", f"{results['full_calls_per_s']:,}"),
         ("full pass: labels written", f"{results['labels_written']:,}"),
+        ("full pass: seconds by phase", ", ".join(f"{k} {v:.1f}" for k, v in results["full"]["phases"].items())),
         ("incremental pass, 10,000 new calls", f"{results['incremental_10k']['records']:,} records in "
                                                f"{results['incremental_10k']['seconds']:.2f} s"),
         ("open calls found / labelled by sweep", f"{results['open_discovered']:,} / {results['sweep']['labelled']:,}"),

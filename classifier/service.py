@@ -41,11 +41,13 @@ class PassResult:
     open: int = 0
     covered: int = 0  # calls in the window (full pass: the rest were ruled out in SQL)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # where the time went
     labels: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "records": self.records, "covered": self.covered, "labelled": self.labelled, "written": self.written,
-                "withdrawn": self.withdrawn, "open": self.open, "seconds": round(self.seconds, 4)}
+                "withdrawn": self.withdrawn, "open": self.open, "seconds": round(self.seconds, 4),
+                "phases": {k: round(v, 3) for k, v in self.phases.items()}}
 
 
 class Classifier:
@@ -117,11 +119,14 @@ class Classifier:
             t0 = time.perf_counter()
             res = PassResult("full")
             self._refresh_stats()
+            res.phases["fix_rate_stats"] = time.perf_counter() - t0
             lo = since_ns if since_ns is not None else now - self.lookback_ns
             where = candidate_keys_clause(self.db, self.engine.prefilter_sql())
+            t1 = time.perf_counter()
             res.covered = int(self.labels.query(
                 f"SELECT count() AS n FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' "
                 "AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})", {"lo": lo})[0]["n"])
+            res.phases["count"] = time.perf_counter() - t1
             self._run(iter_records(self.client_locked(), self.db, lo, now, where, mask_sql=self.engine.rule_mask_sql()),
                       now, res, write=write, window_lo=lo)
             res.seconds = time.perf_counter() - t0
@@ -163,6 +168,7 @@ class Classifier:
     def _run(self, recs: Iterable[Record], now: int, res: PassResult, write: bool = True,
              window_lo: int | None = None) -> None:
         """Classify while streaming; touch the store only after the stream is closed."""
+        t_start = time.perf_counter()
         classify = self.engine.classify
         labelled: list[tuple[Record, Any]] = []
         unlabelled: list[Record] = []
@@ -195,10 +201,14 @@ class Classifier:
                                    "service": rec["service"], "model": rec["model"], "api": rec["api"],
                                    "fingerprint": rec["fingerprint"], "outcome": rec["outcome"], "open": rec["open"]})
         res.labelled += len(labelled)
+        t_run = time.perf_counter()
+        res.phases["assemble_classify"] = res.phases.get("assemble_classify", 0.0) + (t_run - t_start)
         if not write:
             return
         keys = [(r["trace_id"], r["span_id"]) for r, _ in labelled] + [(r["trace_id"], r["span_id"]) for r in unlabelled]
         current = self.labels.current(keys, window_lo if len(keys) > 50_000 else None)
+        t_cur = time.perf_counter()
+        res.phases["current_labels"] = res.phases.get("current_labels", 0.0) + (t_cur - t_run)
         stats = {k: KbStats(v.evidence_count, v.with_fingerprint, v.fixed) for k, v in self._stats.items()}
         for rec, lb in labelled:  # calls newly matched by a KB id add to its evidence count
             prev = current.get((rec["trace_id"], rec["span_id"]))
@@ -220,8 +230,11 @@ class Classifier:
             res.written += 1
             res.labels.append({"trace_id": rec["trace_id"], "span_id": rec["span_id"], **lb.to_dict(),
                                "open": bool(rec["open"])})
+        t_rows = time.perf_counter()
+        res.phases["label_rows"] = res.phases.get("label_rows", 0.0) + (t_rows - t_cur)
         for i in range(0, len(rows), 50_000):
             self.labels.write(rows[i:i + 50_000])
+        res.phases["write"] = res.phases.get("write", 0.0) + (time.perf_counter() - t_rows)
 
 
 def _lazy(make: Any) -> Iterable[Record]:
