@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import otlp_decode as otlp
-from .span_rows import convert
+from .span_rows import INSERT_COLUMNS, convert
 
 try:  # orjson encodes the batch several times faster; the stdlib encoder gives the same JSON
     import orjson
@@ -27,12 +27,41 @@ except ImportError:  # pragma: no cover - orjson is in the collector extra
         return _dumps(rows).encode("utf-8")
 
 
+CallKey = tuple[str, str, str, str, str]  # service, model, api, outcome, status (the span's StatusCode)
+
+
 @dataclass(frozen=True)
 class Decoded:
     spans: int
     rejected: int
     error_message: str
     payload: bytes  # JSONCompactEachRow rows, INSERT_COLUMNS order, comma-separated
+    calls: tuple[tuple[CallKey, int, int], ...] = ()  # (key, calls, truncated calls) for /metrics
+
+
+_SERVICE, _ATTRS, _STATUS = (INSERT_COLUMNS.index(c) for c in ("ServiceName", "SpanAttributes", "StatusCode"))
+_TRUNCATED_REASONS = frozenset({"max_output_tokens", "max_completion_tokens", "max_prompt_tokens"})
+
+
+def tally_calls(rows: list[list[Any]]) -> tuple[tuple[CallKey, int, int], ...]:
+    """Call spans (span contract §1) counted by their labels, and how many were cut by a token budget.
+
+    The truncation test matches the dashboards' (``finish_reason`` length, or an incomplete reason
+    naming a token budget), so the Prometheus and Grafana rules agree.
+    """
+    counts: dict[CallKey, list[int]] = {}
+    for row in rows:
+        attrs = row[_ATTRS]
+        if attrs.get("streamtriage.span") != "call":
+            continue
+        key = (row[_SERVICE], attrs.get("gen_ai.request.model", ""), attrs.get("streamtriage.api", ""),
+               attrs.get("streamtriage.outcome", ""), row[_STATUS])
+        c = counts.setdefault(key, [0, 0])
+        c[0] += 1
+        reasons = attrs.get("gen_ai.response.finish_reasons", "")
+        if reasons.startswith('["length"') or attrs.get("streamtriage.incomplete_reason") in _TRUNCATED_REASONS:
+            c[1] += 1
+    return tuple((k, n, t) for k, (n, t) in counts.items())
 
 
 SEPARATOR = b",\n"  # between batches; rows inside a batch are separated by "," (both valid JSONCompactEachRow)
@@ -46,7 +75,7 @@ def rows_to_payload(rows: list[list[Any]]) -> bytes:
 def decode_export(body: bytes, encoding: str | None, kind: str, limit: int) -> Decoded:
     """Decompress, parse, convert, encode. Raises ``otlp.BadRequest`` / ``otlp.TooLarge``."""
     out = convert(otlp.parse_request(otlp.decompress(body, encoding, limit), kind))
-    return Decoded(len(out.rows), out.rejected, out.error_message, rows_to_payload(out.rows))
+    return Decoded(len(out.rows), out.rejected, out.error_message, rows_to_payload(out.rows), tally_calls(out.rows))
 
 
 def warm_up() -> None:

@@ -1,12 +1,14 @@
 """Prometheus text exposition for the collector, without a client library.
 
 A handful of counters, gauges and one histogram; rendering is a pure function of the values so
-``/metrics`` never touches the store except for the incidents-by-category gauge the route adds.
+``/metrics`` never touches the store except for the gauges the route adds (incidents by category,
+oldest open polling hang).
 """
 from __future__ import annotations
 
 import bisect
 import threading
+from typing import Iterable
 from dataclasses import dataclass, field
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -44,10 +46,19 @@ class Metrics:
         self.requests: dict[int, int] = {}
         self.write_latency = Histogram()
         self.request_latency = Histogram()
+        self.calls: dict[tuple[str, ...], list[int]] = {}  # (service, model, api, outcome, status) -> [calls, truncated]
 
     def inc(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self.values[name] += amount
+
+    def count_calls(self, tally: "Iterable[tuple[tuple[str, ...], int, int]]") -> None:
+        """Add a batch's call-span tally (see ``decode_worker.tally_calls``) once the batch is accepted."""
+        with self._lock:
+            for key, n, truncated in tally:
+                c = self.calls.setdefault(key, [0, 0])
+                c[0] += n
+                c[1] += truncated
 
     def request(self, status: int, seconds: float) -> None:
         with self._lock:
@@ -58,7 +69,7 @@ class Metrics:
         with self._lock:
             self.write_latency.observe(seconds)
 
-    def render(self, gauges: dict[str, tuple[str, float]], labelled: dict[str, tuple[str, str, dict[str, float]]]) -> str:
+    def render(self, gauges: dict[str, tuple[str, float]], labelled: dict[str, tuple[str, str, dict[str, float]]]) -> str:  # noqa: E501
         """Exposition text. ``gauges``: name -> (help, value); ``labelled``: name -> (help, label, {label_value: v})."""
         lines: list[str] = []
         with self._lock:
@@ -68,6 +79,7 @@ class Metrics:
             metric = "streamtriage_export_requests_total"
             lines += [f"# HELP {metric} OTLP export requests by HTTP status.", f"# TYPE {metric} counter"]
             lines += [f'{metric}{{code="{code}"}} {n}' for code, n in sorted(self.requests.items())]
+            _call_counters(lines, self.calls)
             _histogram(lines, "streamtriage_store_write_seconds", "Store insert latency per batch.", self.write_latency)
             _histogram(lines, "streamtriage_export_request_seconds", "OTLP export request latency.", self.request_latency)
         for name, (help_text, value) in gauges.items():
@@ -78,6 +90,24 @@ class Metrics:
             lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
             lines += [f'{metric}{{{label}="{_escape(k)}"}} {v:g}' for k, v in sorted(values.items())]
         return "\n".join(lines) + "\n"
+
+
+_CALL_LABELS = ("service", "model", "api", "outcome", "status")
+
+
+def _call_counters(lines: list[str], calls: dict[tuple[str, ...], list[int]]) -> None:
+    for index, metric, help_text, labels in (
+        (0, "streamtriage_calls_total", "LLM calls received (call spans), by outcome and span status.", _CALL_LABELS),
+        (1, "streamtriage_truncated_calls_total", "LLM calls cut by a token budget (finish_reason length or an "
+                                                  "incomplete reason naming max_*_tokens).", _CALL_LABELS[:3]),
+    ):
+        merged: dict[tuple[str, ...], int] = {}
+        for key, values in calls.items():
+            merged[key[:len(labels)]] = merged.get(key[:len(labels)], 0) + values[index]
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
+        for key, n in sorted(merged.items()):
+            pairs = ",".join(f'{name}="{_escape(str(v))}"' for name, v in zip(labels, key))
+            lines.append(f"{metric}{{{pairs}}} {n}")
 
 
 def _escape(value: str) -> str:

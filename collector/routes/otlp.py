@@ -89,5 +89,6 @@ async def _export(request: Request, state: StateDep) -> Response:
     except Unavailable as exc:
         metrics.inc("requests_refused_overload")
         return _status(503, _UNAVAILABLE, str(exc), kind, s.retry_after_s)
+    metrics.count_calls(decoded.calls)
     body_out = otlp.encode_response(decoded.rejected, decoded.error_message, kind)
     return Response(body_out, status_code=200, media_type=kind)
