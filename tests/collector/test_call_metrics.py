@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from streamtriage.collector.process import collector_process
+from tests.support.collector_proc import collector_process
 
 
 def _metrics(text: str) -> dict[str, float]:
