@@ -46,9 +46,11 @@ def run_accuracy(tmp_path: Path, pythons: dict[str, str]) -> dict[str, tuple[str
         procs = {}
         for tag, python in pythons.items():
             out = tmp_path / f"runs-{tag}.json"
+            mode = "async" if tag.endswith("-async") else "sync"
             procs[tag] = (out, subprocess.Popen(
                 [python, str(HERE / "scenario_runner.py"), "--collector", svc.url, "--out", str(out),
-                 "--service", f"accuracy-{tag}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 "--service", f"accuracy-{tag}", "--mode", mode], cwd=REPO, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True, env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"}))
         runs_by_tag = {}
         for tag, (out, proc) in procs.items():
@@ -108,13 +110,16 @@ def report(sdk: str, results: list[dict]) -> str:
 
 @pytest.mark.timeout(600)
 def test_every_scenario_gets_its_expected_label(tmp_path: Path) -> None:
-    """openai 3.x in this interpreter, and openai 1.x from .venv-openai1 (scripts/sdk-matrix.sh) when built."""
+    """openai 3.x in this interpreter, and openai 1.x from .venv-openai1 (scripts/sdk-matrix.sh) when built;
+    the sync driver by default, ``STREAMTRIAGE_ACCURACY_ASYNC=1`` adds the async driver for both."""
     pythons = {"sdk3": sys.executable}
     if VENV1_PY.exists() and not os.environ.get("STREAMTRIAGE_NO_SDK_MATRIX"):
         pythons["sdk1"] = str(VENV1_PY)
+    if os.environ.get("STREAMTRIAGE_ACCURACY_ASYNC"):
+        pythons.update({f"{tag}-async": py for tag, py in list(pythons.items())})
     texts, ok = [], True
     for tag, (sdk, results) in run_accuracy(tmp_path, pythons).items():
-        texts.append(report(sdk, results))
+        texts.append(report(sdk + (" (async driver)" if tag.endswith("-async") else ""), results))
         ok = ok and all(r["ok"] for r in results)
     text = "\n\n".join(texts)
     print("\n" + text)
