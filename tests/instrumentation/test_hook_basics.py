@@ -115,7 +115,7 @@ def test_garbage_collected_stream_is_cancelled_gc(hooked, mini_url):
     gc.collect()
     a = hooked.call().attributes
     assert (a["streamtriage.outcome"], a["streamtriage.cancel.reason"]) == ("cancelled", "gc")
-    assert stats()["streams_abandoned"] == 1
+    assert stats()["streams_abandoned"] >= 1
 
 
 def test_app_exception_in_with_block_is_app_error(hooked, mini_url):
