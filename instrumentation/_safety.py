@@ -53,6 +53,7 @@ def stats() -> dict[str, Any]:
     """Snapshot of the hook's own health counters (and the last internal error, if any)."""
     with _LOCK:
         out: dict[str, Any] = dict(_COUNTERS)
+    out["calls_open"] = out["calls_started"] - out["calls_ended"]  # streams still being read (or leaked)
     out["last_error"] = _LAST_ERROR[0] if _LAST_ERROR else None
     return out
 
