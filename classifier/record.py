@@ -50,6 +50,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "max_gap_ms": ("float", "largest gap between events"),
     "later_gap_ms": ("float", "largest gap between events after the first one (from event spans)"),
     "burst_ratio": ("float", "(duration - ttfe) / ttfe: near 0 when everything arrived in one burst"),
+    "after_first_ms": ("float", "duration - ttfe: from the first event (about when headers came) to the end"),
     "last_event_type": ("str", "type of the last event"),
     "idle_ms": ("float", "time without a new event: last_event.age_ms, or now - last event for open calls"),
     "duration_ms": ("float", "call duration (open: so far)"),
@@ -377,5 +378,6 @@ def _derive_ratios(rec: Record) -> None:
     rec["reasoning_ratio"] = (rsn / out) if rsn is not None and out else None
     ttfe, dur = rec["ttfe_ms"], rec["duration_ms"]
     rec["burst_ratio"] = ((dur - ttfe) / ttfe) if ttfe and dur is not None and not rec["open"] else None
+    rec["after_first_ms"] = (dur - ttfe) if ttfe is not None and dur is not None and not rec["open"] else None
     db = rec["delta_bytes"]
     rec["bytes_per_token"] = (db / out) if db is not None and out else None

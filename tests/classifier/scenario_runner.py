@@ -36,7 +36,14 @@ def main() -> int:
     handle = streamtriage.instrument(endpoint=args.collector, service_name=args.service)
     sim = start_simulator()
     major = int(openai.__version__.split(".")[0])
-    chosen = [s for s in SCENARIOS if (not args.names or s.name in args.names) and s.min_sdk <= major]
+    from streamtriage.simulator.scenarios import BY_NAME
+
+    from streamtriage.simulator import scenarios as catalogue
+
+    extras = list(getattr(catalogue, "EXTRA_SCENARIOS", ()))
+    pool = [BY_NAME[n] for n in args.names] if args.names else list(SCENARIOS) + [
+        s for s in extras if s.name not in {x.name for x in SCENARIOS}]
+    chosen = [s for s in pool if s.min_sdk <= major]
     out = {"sdk": openai.__version__, "service": args.service, "runs": []}
     try:
         for sc in chosen:
