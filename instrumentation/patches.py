@@ -431,8 +431,8 @@ def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
     def _iter_events(self: Any) -> Any:
         inner = orig(self)
         st = self.__dict__.get(ATTR)
-        if st is None or st.ended:
-            return inner
+        if st is None or st.ended or st.api == "responses":
+            return inner  # Responses has no [DONE] and yields its error events: nothing to watch here
         return _watch_sse_async(st, inner) if is_async else _watch_sse_sync(st, inner)
 
     _iter_events.__wrapped__ = orig  # type: ignore[attr-defined]
