@@ -147,17 +147,17 @@ class Classifier:
         self.open_keys = {f"{r['g']}/{r['k']}" for r in rows}
 
     def _mark_followed_up(self, recs: list[Record]) -> None:
-        """``followed_up`` = a later call span acted on the same object (run id)."""
+        """``followed_up`` = a later call span of the same service acted on the same object (run id)."""
         if not recs:
             return
         objs = sorted({r["object_id"] for r in recs})
         rows = self.labels.query(
-            f"SELECT SpanAttributes['streamtriage.object.id'] AS obj, toUnixTimestamp64Nano(Timestamp) AS t, SpanId AS sid "
-            f"FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' AND LlmApi = 'assistants.runs' "
+            f"SELECT SpanAttributes['streamtriage.object.id'] AS obj, toUnixTimestamp64Nano(Timestamp) AS t, SpanId AS sid, "
+            f"ServiceName AS svc FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' AND LlmApi = 'assistants.runs' "
             "AND obj IN {objs:Array(String)}", {"objs": objs})
-        for rec in recs:
-            rec["followed_up"] = any(r["obj"] == rec["object_id"] and r["sid"] != rec["span_id"]
-                                     and r["t"] > rec["start_ns"] for r in rows)
+        for rec in recs:  # same service too: ids from different deployments (or simulators) may collide
+            rec["followed_up"] = any(r["obj"] == rec["object_id"] and r["svc"] == rec["service"]
+                                     and r["sid"] != rec["span_id"] and r["t"] > rec["start_ns"] for r in rows)
 
     def _refresh_stats(self) -> None:
         try:
