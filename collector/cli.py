@@ -23,6 +23,9 @@ def serve(
     clickhouse_port: Optional[int] = typer.Option(None, "--clickhouse-port", help="Also serve a read-only "
                                                   "ClickHouse HTTP endpoint on the store (for Grafana), "
                                                   "e.g. 8123. Env STREAMTRIAGE_CLICKHOUSE_PORT."),
+    threshold: list[str] = typer.Option([], "--threshold", help="Classifier threshold, repeatable: name=ms or "
+                                        "api:name=ms (e.g. stall_ms=30000, assistants.runs:poll_hang_ms=600000); "
+                                        "env STREAMTRIAGE_STALL_MS, STREAMTRIAGE_STALL_MS__ASSISTANTS_RUNS..."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse (or embedded chDB)."""
@@ -36,8 +39,11 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(config, store=store, host=host, port=port, token=token, durability=durability,
-                                 clickhouse_port=clickhouse_port)
-    except (SettingsError, OSError) as exc:
+                                 clickhouse_port=clickhouse_port, thresholds=tuple(threshold) or None)
+        from streamtriage.classifier.thresholds import Thresholds
+
+        Thresholds.from_env(flags=settings.thresholds)  # a bad threshold is a start-up error, not a silent default
+    except (SettingsError, OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     from .service_lock import holder

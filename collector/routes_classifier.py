@@ -3,7 +3,8 @@ the background loop that classifies continuously (listed in ``app.EXTENSIONS``).
 
 The loop runs an incremental pass plus a sweep of open calls every ``STREAMTRIAGE_CLASSIFY_INTERVAL_S``
 seconds (default 5; 0 turns it off) in a worker thread, on its own client of the store (so it never
-waits behind the writer or the API). Thresholds come from the environment (``classifier/thresholds.py``).
+waits behind the writer or the API). Thresholds come from ``serve --threshold`` flags, then the environment, then the defaults
+(``classifier/thresholds.py``).
 """
 from __future__ import annotations
 
@@ -68,9 +69,11 @@ def _classifier(state: CollectorState) -> Any:
     clf = state.extras.get(KEY)
     if clf is None:
         from streamtriage.classifier.service import Classifier
+        from streamtriage.classifier.thresholds import Thresholds
 
         client = _OwnClient(state.store)
-        clf = Classifier(client, state.store.database)
+        clf = Classifier(client, state.store.database,
+                         thresholds=Thresholds.from_env(flags=state.settings.thresholds))
         state.extras[KEY] = clf
         state.extras[KEY + "_client"] = client
     return clf

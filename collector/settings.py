@@ -56,9 +56,16 @@ class Settings:
     replay_max_spans: int = 50_000  # spooled spans per replay insert (whole segments)
     replay_delay_s: float = 0.2  # wal mode: gather spooled batches this long before a replay insert
     replay_backoff_max_s: float = 5.0
+    # Classifier thresholds as ``name=ms`` / ``api:name=ms`` flags (classifier/thresholds.py); they
+    # override the STREAMTRIAGE_STALL_MS-style variables, which override the defaults.
+    thresholds: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.thresholds, str):  # from the environment or a config file: comma-separated
+            object.__setattr__(self, "thresholds", tuple(t.strip() for t in self.thresholds.split(",") if t.strip()))
+        else:
+            object.__setattr__(self, "thresholds", tuple(self.thresholds))
         scheme = urlparse(self.store).scheme
         if scheme not in ("chdb", "http", "https"):
             raise SettingsError(f"store must be chdb://DIR or http(s)://user:pass@host:8123/db, got {self.store!r}")
@@ -105,6 +112,8 @@ def _coerce(name: str, raw: Any) -> Any:
     kind = str(kinds[name])
     if raw is None:
         return None
+    if kind.startswith("tuple"):  # a list from a file or the CLI; a comma-separated string from the environment
+        return tuple(raw) if isinstance(raw, (list, tuple)) else str(raw)
     if "int" in kind and "str" not in kind:
         return int(raw)
     if "float" in kind:

@@ -61,8 +61,8 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from streamtriage.collector.process import CollectorProcess, free_port
-    from streamtriage.scenario_suite import SHORT_THRESHOLDS, accuracy_report, classify_and_fetch, match, run_catalogue
-    from streamtriage.simulator.scenarios import SCENARIOS
+    from streamtriage.scenario_suite import (SHORT_THRESHOLDS, accuracy_report, catalogue, classify_and_fetch, match,
+                                             run_catalogue)
 
     console = Console(width=None if sys.stdout.isatty() else 200)
     wanted_modes = [m.strip() for m in modes.split(",") if m.strip()]
@@ -78,7 +78,7 @@ def demo(
         console.print(f"[red]could not start the collector:[/red] {err}")
         raise typer.Exit(2) from err
     try:
-        total = len([s for s in SCENARIOS if not scenario or s.name in scenario]) * len(wanted_modes)
+        total = (len(scenario) if scenario else len(catalogue())) * len(wanted_modes)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             task = progress.add_task("running scenarios", total=total)

@@ -67,3 +67,28 @@ def test_locate_prefers_the_running_service_and_the_lock_names_it(tmp_path: Path
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "None chat gpt-4o-mini"
+
+
+def test_thresholds_come_from_flags_env_or_file_and_reach_the_classifier(tmp_path: Path) -> None:
+    from streamtriage.classifier.thresholds import Thresholds
+
+    from_env = load_settings(None, env={"STREAMTRIAGE_THRESHOLDS": "stall_ms=100, assistants.runs:poll_hang_ms=5"})
+    assert from_env.thresholds == ("stall_ms=100", "assistants.runs:poll_hang_ms=5")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("thresholds: [stall_ms=250]\n")
+    assert load_settings(str(cfg), env={}).thresholds == ("stall_ms=250",)
+    flagged = load_settings(str(cfg), env={}, thresholds=("stall_ms=7",))
+    assert flagged.thresholds == ("stall_ms=7",)
+    default = Thresholds.from_env(env={})
+    tuned = Thresholds.from_env(env={}, flags=flagged.thresholds)
+    assert vars(tuned) != vars(default)
+
+
+def test_serve_refuses_an_unknown_threshold_before_starting(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "streamtriage.cli", "serve", "--store", f"chdb://{tmp_path}",
+                           "--threshold", "bogus_ms=1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "unknown threshold 'bogus_ms'" in proc.stderr

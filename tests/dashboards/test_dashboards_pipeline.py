@@ -1,6 +1,6 @@
 """Dashboards and alerts on data made by the real pipeline, read the way Grafana reads it.
 
-Simulator scenarios run with the real openai SDK under the hooks (``pipeline_driver.py``, its own
+Simulator scenarios run with the real openai SDK under the hooks (``streamtriage.scenario_suite``, its own
 process), export over OTLP/HTTP to a ``streamtriage serve`` subprocess, are classified by the
 collector's classifier (``POST /api/classify``), and every panel, variable and alert query is then
 sent through the collector's read-only ClickHouse endpoint (``--clickhouse-port``), expanded as the
@@ -29,7 +29,6 @@ from streamtriage.simulator.scenarios import get
 from tests.conftest import free_port
 from tests.support.collector_proc import collector_process
 
-DRIVER = Path(__file__).with_name("pipeline_driver.py")
 SERVICE = "pipeline-app"
 # Healthy controls, cut / stalled streams, truncations, stuck polls, an HTTP error and a client cancel.
 # chat-cut-fin runs five times: the incomplete-stream spike alert needs five in ten minutes.
@@ -78,11 +77,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         while svc.request("GET", "/readyz")[0] != 200:  # store open: exports are stored, not refused
             assert time.monotonic() < deadline, f"collector never ready:\n{svc.log()[-3000:]}"
             time.sleep(0.2)
-        proc = subprocess.run([sys.executable, str(DRIVER), "--collector", svc.url, "--service", SERVICE, *SCENARIOS],
+        out = tmp / "runs.json"
+        proc = subprocess.run([sys.executable, "-m", "streamtriage.scenario_suite", "--collector", svc.url,
+                               "--service", SERVICE, "--out", str(out), *SCENARIOS],
                               capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        runs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-        assert [r["scenario"] for r in runs] == SCENARIOS
+        runs = json.loads(out.read_text())
+        assert [r["name"] for r in runs] == SCENARIOS
         client = clickhouse_connect.get_client(host="127.0.0.1", port=ch_port)
         stored = _wait_stable(client, minimum=len(SCENARIOS))
         assert stored >= len(SCENARIOS), f"only {stored} call spans reached the store:\n{svc.log()[-3000:]}"
@@ -176,7 +177,9 @@ def test_incident_links_resolve_to_the_kb_entry_and_the_trace(pipeline: Pipeline
            SELECT SpanName, ParentSpanId, StatusCode FROM otel_traces
            WHERE TraceId = __gf_trace_id AND Timestamp >= __gf_trace_start AND Timestamp <= __gf_trace_end""",
         parameters={"tid": cut["TraceId"]}).result_rows
-    assert any(parent == "" and code == "Error" for _, parent, code in spans) and len(spans) > 1
+    # The failed call span (a child of the app's own span around the scenario) and its event spans.
+    assert any(name.startswith("chat ") and parent != "" and code == "Error" for name, parent, code in spans)
+    assert len(spans) > 2
 
 
 def test_runs_dashboard_lists_the_stuck_objects(pipeline: Pipeline) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from streamtriage.scenario_suite import SHORT_THRESHOLDS
-from streamtriage.simulator.scenarios import SCENARIOS
+from streamtriage.scenario_suite import SHORT_THRESHOLDS, catalogue
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +29,7 @@ def test_demo_labels_every_scenario_and_exits_zero(tmp_path: Path) -> None:
 
     runs = json.loads(summary.read_text())
     major = int(openai.__version__.split(".")[0])
-    expected_names = {s.name for s in SCENARIOS if s.min_sdk <= major}
+    expected_names = {s.name for s in catalogue() if s.min_sdk <= major}
     for mode in ("sync", "async"):
         seen = {r["name"] for r in runs if r["mode"] == mode}
         assert seen == expected_names, f"{mode}: missing {sorted(expected_names - seen)}"
