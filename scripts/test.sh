@@ -10,4 +10,10 @@ if command -v npm >/dev/null 2>&1; then
   npm install --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null \
     || echo "test.sh: npm install in tests/node failed; the Node client tests will fail" >&2
 fi
-python3 -m pytest -q "$@"
+status=0
+python3 -m pytest -q "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "test.sh: pytest collected no tests: that is a failure, not a pass" >&2
+  exit 1
+fi
+exit "$status"
