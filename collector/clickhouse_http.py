@@ -160,7 +160,19 @@ def settings_clause(settings: Mapping[str, str]) -> str:
     return ", ".join(f"{k} = {setting_literal(v)}" for k, v in settings.items())
 
 
-class ChdbEngine:
+class _SchemaQueries:
+    """What the SQL guard asks of any engine, answered through the engine's own ``query``."""
+
+    def explain_ast(self, sql: str, params: Mapping[str, str], database: str | None) -> str:
+        return self.query("EXPLAIN AST " + sql, "TabSeparatedRaw", params, database).body.decode()  # type: ignore[attr-defined]
+
+    def function_names(self) -> tuple[set[str], set[str]]:
+        tfs = self.query("SELECT name FROM system.table_functions", "TabSeparatedRaw", {}, None).body  # type: ignore[attr-defined]
+        fns = self.query("SELECT name FROM system.functions", "TabSeparatedRaw", {}, None).body  # type: ignore[attr-defined]
+        return set(tfs.decode().split()), set(fns.decode().split())
+
+
+class ChdbEngine(_SchemaQueries):
     """Runs statements on the embedded engine through its own chDB connection handle.
 
     A handle of its own (not the store's clickhouse-connect client) keeps the endpoint's database
@@ -259,20 +271,12 @@ class ChdbEngine:
 
         return self._run(run)
 
-    def explain_ast(self, sql: str, params: Mapping[str, str], database: str | None) -> str:
-        return self.query("EXPLAIN AST " + sql, "TabSeparatedRaw", params, database).body.decode()
-
-    def function_names(self) -> tuple[set[str], set[str]]:
-        tfs = self.query("SELECT name FROM system.table_functions", "TabSeparatedRaw", {}, None).body
-        fns = self.query("SELECT name FROM system.functions", "TabSeparatedRaw", {}, None).body
-        return set(tfs.decode().split()), set(fns.decode().split())
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
 
-class HttpEngine:
+class HttpEngine(_SchemaQueries):
     """Forwards statements to a ClickHouse server's HTTP interface (the production store)."""
 
     def __init__(self, url: str, user: str | None = None, password: str | None = None,
@@ -348,14 +352,6 @@ class HttpEngine:
             url_params["database"] = database
         url_params["query"] = f"{statement} FORMAT {fmt}"
         return self._post(url_params, data)
-
-    def explain_ast(self, sql: str, params: Mapping[str, str], database: str | None) -> str:
-        return self.query("EXPLAIN AST " + sql, "TabSeparatedRaw", params, database).body.decode()
-
-    def function_names(self) -> tuple[set[str], set[str]]:
-        tfs = self.query("SELECT name FROM system.table_functions", "TabSeparatedRaw", {}, None).body
-        fns = self.query("SELECT name FROM system.functions", "TabSeparatedRaw", {}, None).body
-        return set(tfs.decode().split()), set(fns.decode().split())
 
     def close(self) -> None:
         self._pool.clear()

@@ -85,7 +85,11 @@ def _state(request: Request) -> CollectorState:
 
 @router.post("/classify", summary="Run a classification pass now (incremental + open-call sweep)")
 async def classify_now(request: Request, _auth: AuthDep) -> dict[str, Any]:
-    clf = _classifier(_state(request))
+    state = _state(request)
+    clf = _classifier(state)
+    # Everything acknowledged so far is classified: a 200 may mean "spooled", so replay it first.
+    if not await state.writer.flush(timeout=30.0):
+        log.warning("classifying before the spool was replayed: the store is slow or down")
     try:
         return await run_in_threadpool(clf.run_once)
     except Exception as exc:  # noqa: BLE001 - report, do not crash the API

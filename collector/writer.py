@@ -113,6 +113,21 @@ class Writer:
         self._insert_exec.shutdown(wait=False, cancel_futures=True)
         self._spool_exec.shutdown(wait=True)
 
+    async def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every acknowledged span is in the store (queue empty, no insert running, spool
+        replayed); False if that did not happen within ``timeout`` (the store is down or slow).
+
+        A 200 can mean "spooled", so readers that must see everything acknowledged so far (a
+        classification pass on demand) call this first.
+        """
+        deadline = time.monotonic() + timeout
+        while self._queue or self._inserting is not None or self.queued_spans or self.backlog:
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.02)
+        return True
+
     # -- ingest side ---------------------------------------------------------------------------
     async def submit(self, payload: bytes, n: int) -> None:
         """Return once the ``n`` spans in ``payload`` are durable; raise Overloaded/Unavailable if not taken."""

@@ -496,22 +496,27 @@ def wrap_close(orig: Callable, is_async: bool) -> Callable:
     return close
 
 
-def wrap_exit(orig: Callable, is_async: bool) -> Callable:
+def _exit_wrapper(orig: Callable, is_async: bool, where: str, on_exit: Callable[[Any, Any], None]) -> Callable:
+    """``__exit__``/``__aexit__`` that tells the hook (guarded) which exception, if any, left the block."""
     if is_async:
 
         @functools.wraps(orig)
         async def __aexit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> Any:
-            guarded("exit", _on_exit, self, exc)
+            guarded(where, on_exit, self, exc)
             return await orig(self, exc_type, exc, tb)
 
         return __aexit__
 
     @functools.wraps(orig)
     def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> Any:
-        guarded("exit", _on_exit, self, exc)
+        guarded(where, on_exit, self, exc)
         return orig(self, exc_type, exc, tb)
 
     return __exit__
+
+
+def wrap_exit(orig: Callable, is_async: bool) -> Callable:
+    return _exit_wrapper(orig, is_async, "exit", _on_exit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,21 +570,7 @@ def _helper_exit(mgr: Any, exc: Optional[BaseException]) -> None:
 
 
 def wrap_manager_exit(orig: Callable, is_async: bool) -> Callable:
-    if is_async:
-
-        @functools.wraps(orig)
-        async def __aexit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> Any:
-            guarded("helper_exit", _helper_exit, self, exc)
-            return await orig(self, exc_type, exc, tb)
-
-        return __aexit__
-
-    @functools.wraps(orig)
-    def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> Any:
-        guarded("helper_exit", _helper_exit, self, exc)
-        return orig(self, exc_type, exc, tb)
-
-    return __exit__
+    return _exit_wrapper(orig, is_async, "helper_exit", _helper_exit)
 
 
 def _helper_raised(obj: Any, exc: BaseException) -> None:
