@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from streamtriage.collector.process import free_port
+
 # Thresholds short enough for the simulator's sub-second stalls and hangs, passed to the collector as
 # an operator would set their own limits. The simulated proxy cuts streams at 0.8 s wall clock.
 SHORT_THRESHOLDS: dict[str, str] = {
@@ -31,8 +33,6 @@ SHORT_THRESHOLDS: dict[str, str] = {
     "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "50",
     "STREAMTRIAGE_CLASSIFY_INTERVAL_S": "0",
 }
-
-from streamtriage.collector.process import free_port
 
 Label = tuple[str | None, str | None]  # (kb id, category)
 
@@ -137,7 +137,7 @@ def run_catalogue(
     names: Sequence[str] | None = None,
     service_name: str = "streamtriage-demo",
     on_run: Callable[[ScenarioRun], None] | None = None,
-    workers: int = 8,
+    workers: int = 4,
 ) -> list[ScenarioRun]:
     """Run the chosen scenarios (all by default) in each mode with the hook exporting to ``endpoint``.
 
@@ -149,6 +149,7 @@ def run_catalogue(
 
     import streamtriage
     from streamtriage.simulator.drivers import run_scenario
+
     major = int(openai.__version__.split(".")[0])
     by_name = {s.name: s for s in catalogue()}
     # Named scenarios run in the order given, repeats included (a spike needs several of the same).
