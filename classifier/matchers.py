@@ -5,7 +5,7 @@ mapping must hold (implicit AND). Keys:
 
 - logic: ``all: [..]``, ``any: [..]``, ``not: {..}``
 - fields (``record.FIELDS``): ``outcome: transport_error`` (equals), ``outcome: [a, b]`` (one of),
-  ``delta_count: {gt: 0}``; operators ``eq ne in not_in gt gte lt lte near exists contains
+  ``delta_count: {gt: 0}``; operators ``eq ne in not_in gt gte lt lte near reached exists contains
   not_contains matches glob`` (``near: [value, tolerance]``). Numbers may be ``$threshold`` names. On list fields a scalar means
   "contains".
 - ``exception`` / ``app_exception``: ``true`` / ``false`` (present / absent) or
@@ -32,7 +32,7 @@ class MatchError(ValueError):
     """A rule that cannot be compiled; the message names the path inside the rule."""
 
 
-OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "near", "exists", "contains",
+OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "near", "reached", "exists", "contains",
        "not_contains", "matches", "glob")
 EXC_KEYS = ("class", "raised", "module", "message")
 EVENT_KEYS = ("contains", "missing", "first", "last", "count")
@@ -182,11 +182,14 @@ class Compiler:
                 v = r.get(name)
                 return v is not None and cmp(float(v), ref(th))
             return num
-        if op == "near":
+        if op in ("near", "reached"):
             if kind not in ("int", "float") or not isinstance(arg, list) or len(arg) != 2:
-                raise MatchError(f"{path}: near takes [value, tolerance] on a numeric field")
+                raise MatchError(f"{path}: {op} takes [value, tolerance] on a numeric field")
             center, tol = (_num_ref(a, path, self.thresholds) for a in arg)
-            return lambda r, th: r.get(name) is not None and abs(float(r[name]) - center(th)) <= tol(th)
+            if op == "near":
+                return lambda r, th: r.get(name) is not None and abs(float(r[name]) - center(th)) <= tol(th)
+            # One-sided: a limit enforced elsewhere is seen here at or after it, never before it.
+            return lambda r, th: r.get(name) is not None and 0.0 <= float(r[name]) - center(th) <= tol(th)
         if op in ("matches", "glob"):
             pats = _names(arg, path)
             if op == "matches":

@@ -309,7 +309,10 @@ class SimServer(ApiRoutes):
                 entry.events_sent += 1
                 if gap > 0:
                     await writer.drain()
-                    if await self._pause(reader, writer, gap):
+                    # A proxy's clock does not drift: frames of a wall-clock cut are due at start + i * gap,
+                    # so sleep overshoot does not add up and the cut lands on its limit.
+                    wait = gap if wall_cut is None else max(0.0, started + (i + 1) * gap - loop.time())
+                    if await self._pause(reader, writer, wait):
                         return await hangup()
                 elif writer.transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
                     await writer.drain()

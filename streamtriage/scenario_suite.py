@@ -30,7 +30,7 @@ SHORT_THRESHOLDS: dict[str, str] = {
     "STREAMTRIAGE_BACKGROUND_MS": "100",
     "STREAMTRIAGE_BUFFERED_TTFE_MS": "2000",
     "STREAMTRIAGE_PROXY_LIMIT_MS": "800",
-    "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "50",
+    "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "150",
     "STREAMTRIAGE_CLASSIFY_INTERVAL_S": "0",
 }
 
@@ -122,6 +122,30 @@ def describe_observation(obs: Any) -> str:
     return f"{obs.event_count} events, ended {ending or 'quietly'}"
 
 
+def _warm_sdk() -> None:
+    """Load the SDK's lazily imported resources and helpers once, as a running app has after its first
+    calls, so one-off import time (up to a second on a busy machine) is not measured as a call's duration."""
+    import importlib
+
+    import openai
+
+    client = openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1")
+    for path in ("chat.completions", "responses", "beta.threads.runs", "vector_stores.files",
+                 "vector_stores.file_batches", "beta.vector_stores.files", "beta.vector_stores.file_batches"):
+        obj: Any = client
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:  # not in this SDK line
+            continue
+    for module in ("openai.lib.streaming.chat", "openai.lib.streaming.responses", "openai.lib.streaming._assistants",
+                   "openai.types.responses", "openai.types.beta.threads"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
 def catalogue() -> list[Any]:
     """Every scenario end-to-end runs cover: the catalogue plus its extra scenarios."""
     from streamtriage.simulator import scenarios
@@ -156,6 +180,7 @@ def run_catalogue(
     chosen = [by_name[n] for n in names] if names else list(by_name.values())
     chosen = [s for s in chosen if s.min_sdk <= major]
     handle = streamtriage.instrument(endpoint=endpoint, service_name=service_name)
+    _warm_sdk()
     tracer = trace.get_tracer("streamtriage.scenario_suite")
     sim = SimulatorProcess().start()
     lock = threading.Lock()

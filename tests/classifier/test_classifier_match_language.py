@@ -38,6 +38,11 @@ def m(spec, rec=REC) -> bool:
     ({"idle_ms": {"gt": "$poll_hang_ms"}}, False),
     ({"duration_ms": {"near": [310, 20]}}, True),
     ({"duration_ms": {"near": [400, 20]}}, False),
+    ({"duration_ms": {"near": [290, 20]}}, True),  # near: either side
+    ({"duration_ms": {"reached": [290, 20]}}, True),  # reached: at the value or after it
+    ({"duration_ms": {"reached": [300, 0]}}, True),
+    ({"duration_ms": {"reached": [310, 20]}}, False),  # seen before the limit: not this limit
+    ({"duration_ms": {"reached": [250, 20]}}, False),
     ({"finish_reasons": "stop"}, True),
     ({"finish_reason": ""}, True),
     ({"app_exception_type": {"exists": False}}, True),
