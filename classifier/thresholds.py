@@ -8,7 +8,8 @@ Defaults follow the real limits, so a production deployment labels what a user w
 - ``indexing_ms`` 30 min: the proposed SDK poll deadline for vector store files (openai-python PR #3429).
 - ``background_ms`` 10 min: a background response is retrievable for roughly 10 minutes.
 - ``buffered_ttfe_ms`` 2 s: first event this late *and* everything after it in one burst = buffering proxy.
-- ``proxy_limit_ms`` 100 s (up to ``proxy_limit_slack_ms`` 1 s later): the wall-clock limit of the intermediary in
+- ``proxy_limit_ms`` 100 s (+- ``proxy_limit_slack_ms`` 1 s, measured from the first event, which is when
+  tokens start to flow; time before it is the model thinking or the client starting up): the wall-clock limit of the intermediary in
   front of the model (Cloudflare's classic 100 s; nginx 60 s, some gateways 180 s): a cut at exactly
   this duration while tokens flow points at the proxy, not the provider. Set it to your own hop's limit.
 

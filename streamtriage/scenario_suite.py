@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 from streamtriage.collector.process import free_port
 
 # Thresholds short enough for the simulator's sub-second stalls and hangs, passed to the collector as
-# an operator would set their own limits. The simulated proxy cuts streams at 0.8 s wall clock.
+# an operator would set their own limits. The simulated proxy cuts streams at 1.5 s wall clock.
 SHORT_THRESHOLDS: dict[str, str] = {
     "STREAMTRIAGE_STALL_MS": "200",
     "STREAMTRIAGE_POLL_HANG_MS": "100",
@@ -29,7 +29,7 @@ SHORT_THRESHOLDS: dict[str, str] = {
     "STREAMTRIAGE_INDEXING_MS": "100",
     "STREAMTRIAGE_BACKGROUND_MS": "100",
     "STREAMTRIAGE_BUFFERED_TTFE_MS": "2000",
-    "STREAMTRIAGE_PROXY_LIMIT_MS": "800",
+    "STREAMTRIAGE_PROXY_LIMIT_MS": "1500",
     "STREAMTRIAGE_PROXY_LIMIT_SLACK_MS": "150",
     "STREAMTRIAGE_CLASSIFY_INTERVAL_S": "0",
 }

@@ -6,7 +6,7 @@ at once against one collector, each through ``python -m streamtriage.scenario_su
 demo uses). Labels are matched to scenarios by trace id. Prints accuracy per expected category and a
 confusion table (``-s`` shows it; also written to bench/results/classifier_accuracy.txt). Thresholds are
 shortened through the collector's environment, as an operator sets their own limits; the proxy limit
-is the simulated proxy's 0.8 s wall-clock cut. Scenarios run one at a time per SDK line (the two lines
+is the simulated proxy's 1.5 s wall-clock cut. Scenarios run one at a time per SDK line (the two lines
 at once), so timing evidence is not skewed by the suite's own load.
 """
 from __future__ import annotations

@@ -79,7 +79,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             time.sleep(0.2)
         out = tmp / "runs.json"
         proc = subprocess.run([sys.executable, "-m", "streamtriage.scenario_suite", "--collector", svc.url,
-                               "--service", SERVICE, "--out", str(out), *SCENARIOS],
+                               "--service", SERVICE, "--out", str(out), "--workers", "1", *SCENARIOS],
                               capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs = json.loads(out.read_text())
