@@ -639,51 +639,57 @@ def _poll_done(st: CallState, result: Any) -> None:
     st.finish()
 
 
+def _enter_poll_helper(helper: str, api: str, args: Any, kwargs: Any) -> "tuple[CallState, Any, Any] | None":
+    """Start the loop's call span and make it current; None when an outer helper's loop already owns the
+    polls (helpers call each other) or the hook is off or failed to start."""
+    if _POLL_HELPER.get() is not None or _CFG is None:
+        return None
+    st = guarded("poll_helper", _start_poll_helper, helper, api, args, kwargs)
+    if st is None:
+        return None
+    return st, _POLL_HELPER.set(st), otel_context.attach(st.ctx)
+
+
+def _leave_poll_helper(entered: "tuple[CallState, Any, Any]", exc: BaseException | None, result: Any) -> None:
+    """Restore the caller's context first, then record how the loop ended (guarded)."""
+    st, token, ctx_token = entered
+    otel_context.detach(ctx_token)
+    _POLL_HELPER.reset(token)
+    if exc is not None:
+        guarded("poll_helper_failed", _request_failed, st, exc)
+    else:
+        guarded("poll_helper_done", _poll_done, st, result)
+
+
 def wrap_poll_helper(orig: Callable, helper: str, api: str, is_async: bool) -> Callable:
     if is_async:
 
         @functools.wraps(orig)
         async def apoll(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if _POLL_HELPER.get() is not None or _CFG is None:
+            entered = _enter_poll_helper(helper, api, args, kwargs)
+            if entered is None:
                 return await orig(self, *args, **kwargs)
-            st = guarded("poll_helper", _start_poll_helper, helper, api, args, kwargs)
-            if st is None:
-                return await orig(self, *args, **kwargs)
-            token = _POLL_HELPER.set(st)
-            ctx_token = otel_context.attach(st.ctx)
             try:
                 result = await orig(self, *args, **kwargs)
             except BaseException as exc:
-                otel_context.detach(ctx_token)
-                _POLL_HELPER.reset(token)
-                guarded("poll_helper_failed", _request_failed, st, exc)
+                _leave_poll_helper(entered, exc, None)
                 raise
-            otel_context.detach(ctx_token)
-            _POLL_HELPER.reset(token)
-            guarded("poll_helper_done", _poll_done, st, result)
+            _leave_poll_helper(entered, None, result)
             return result
 
         return apoll
 
     @functools.wraps(orig)
     def poll(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _POLL_HELPER.get() is not None or _CFG is None:
+        entered = _enter_poll_helper(helper, api, args, kwargs)
+        if entered is None:
             return orig(self, *args, **kwargs)
-        st = guarded("poll_helper", _start_poll_helper, helper, api, args, kwargs)
-        if st is None:
-            return orig(self, *args, **kwargs)
-        token = _POLL_HELPER.set(st)
-        ctx_token = otel_context.attach(st.ctx)
         try:
             result = orig(self, *args, **kwargs)
         except BaseException as exc:
-            otel_context.detach(ctx_token)
-            _POLL_HELPER.reset(token)
-            guarded("poll_helper_failed", _request_failed, st, exc)
+            _leave_poll_helper(entered, exc, None)
             raise
-        otel_context.detach(ctx_token)
-        _POLL_HELPER.reset(token)
-        guarded("poll_helper_done", _poll_done, st, result)
+        _leave_poll_helper(entered, None, result)
         return result
 
     return poll
