@@ -196,16 +196,16 @@ def run_collector(data_dir: str, requests: list[bytes], exporters: int, mode: st
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             c.request("GET", "/metrics")
             text = c.getresponse().read().decode()
-            stored = int(float(next(l.split()[1] for l in text.splitlines()
-                                    if l.startswith("streamtriage_spans_stored_total "))))
+            stored = int(float(next(ln.split()[1] for ln in text.splitlines()
+                                    if ln.startswith("streamtriage_spans_stored_total "))))
             if stored >= total:
                 break
             time.sleep(0.05)
         queryable = time.perf_counter() - started
         rss = _peak_rss_mb(proc.pid)
-        write_s = float(next(l.split()[1] for l in text.splitlines() if l.startswith("streamtriage_store_write_seconds_sum")))
-        writes = int(float(next(l.split()[1] for l in text.splitlines()
-                                if l.startswith("streamtriage_store_write_seconds_count"))))
+        write_s = float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith("streamtriage_store_write_seconds_sum")))
+        writes = int(float(next(ln.split()[1] for ln in text.splitlines()
+                                if ln.startswith("streamtriage_store_write_seconds_count"))))
     finally:
         proc.terminate()
         try:

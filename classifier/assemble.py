@@ -11,7 +11,8 @@ time. Python only converts types and derives what depends on "now" (``record.bui
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .record import ChildPoll, EventAgg, Record, RecordSource, build_record
 
@@ -219,7 +220,7 @@ def iter_records(client: Any, db: str, lo_ns: int, now_ns: int, where_keys: str 
         names = stream.source.column_names
         for block in stream:
             for raw in block:
-                row = dict(zip(names, raw))
+                row = dict(zip(names, raw, strict=False))
                 rec = build_record(row_to_source(row), now_ns)
                 if mask_sql and row["has_call"]:
                     rec["_rule_mask"] = int(row["rule_mask"])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
 import typer
 
@@ -21,7 +20,7 @@ def _kb():
         raise typer.Exit(2) from None
 
 
-def _check(fmt: str, lang: Optional[str]) -> None:
+def _check(fmt: str, lang: str | None) -> None:
     if fmt not in ("md", "json"):
         typer.secho(f"--format must be md or json, not {fmt!r}", fg="red", err=True)
         raise typer.Exit(2)
@@ -31,7 +30,7 @@ def _check(fmt: str, lang: Optional[str]) -> None:
 
 
 @app.command("list")
-def list_entries(category: Optional[str] = typer.Option(None, "--category", help="Only this category.")) -> None:
+def list_entries(category: str | None = typer.Option(None, "--category", help="Only this category.")) -> None:
     """Every entry: id, category, status, prior fix rate and confidence, and whether it has a rule."""
     from rich.console import Console
     from rich.table import Table
@@ -71,7 +70,7 @@ def show(
 @app.command("export")
 def export(
     fmt: str = typer.Option("json", "--format", help="json or md"),
-    lang: Optional[str] = typer.Option(None, "--lang", help="Markdown language (default en); JSON keeps both unless set"),
+    lang: str | None = typer.Option(None, "--lang", help="Markdown language (default en); JSON keeps both unless set"),
 ) -> None:
     """The whole knowledge base as one JSON or Markdown document on stdout."""
     from streamtriage.classifier.render import kb_json, kb_markdown

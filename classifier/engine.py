@@ -74,7 +74,7 @@ class Engine:
         outcomes = set(FAILED_OUTCOMES) | {"completed", "no_terminal", "cancelled", "open"}
         apis = {"chat.completions", "responses", "assistants.runs", "vector_stores.files",
                 "vector_stores.file_batches", "vector_stores"}
-        for i, (o, a) in allowed.items():
+        for _i, (o, a) in allowed.items():
             outcomes |= o or set()
             apis |= a or set()
         self._index: dict[tuple[str, str], list[tuple[int, KbEntry]]] = {}

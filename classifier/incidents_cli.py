@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -18,22 +18,21 @@ app = typer.Typer()
 @app.command("incidents")
 def incidents(
     since: str = typer.Option("1h", "--since", help="15m, 2h, 7d or an ISO-8601 time."),
-    category: Optional[str] = typer.Option(None, "--category", help="Only this category (e.g. incomplete_stream)."),
-    service: Optional[str] = typer.Option(None, "--service"),
-    model: Optional[str] = typer.Option(None, "--model"),
+    category: str | None = typer.Option(None, "--category", help="Only this category (e.g. incomplete_stream)."),
+    service: str | None = typer.Option(None, "--service"),
+    model: str | None = typer.Option(None, "--model"),
     limit: int = typer.Option(50, "--limit"),
-    store: Optional[str] = typer.Option(None, "--store", help="chdb://DIR or http(s)://... (default as `serve`)."),
-    config: Optional[str] = typer.Option(None, "--config", help="Settings file, as for `serve`."),
+    store: str | None = typer.Option(None, "--store", help="chdb://DIR or http(s)://... (default as `serve`)."),
+    config: str | None = typer.Option(None, "--config", help="Settings file, as for `serve`."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of a table."),
     threshold: list[str] = typer.Option([], "--threshold", help="When classifying the store directly: "
                                         "name=ms or api:name=ms (e.g. stall_ms=30000); env STREAMTRIAGE_STALL_MS..."),
 ) -> None:
     """Failed calls with their root cause, newest first."""
+    from streamtriage.classifier.thresholds import Thresholds
     from streamtriage.collector.locate import ServiceError, locate
     from streamtriage.collector.queries import parse_since
     from streamtriage.collector.settings import SettingsError, load_settings
-
-    from streamtriage.classifier.thresholds import Thresholds
 
     try:
         parse_since(since)

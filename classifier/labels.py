@@ -11,9 +11,10 @@ import json
 import threading
 import time
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .engine import Label
 from .kb import KB_DIR, KnowledgeBase
@@ -102,7 +103,7 @@ class LabelStore:
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.lock:
             res = self.client.query(sql, parameters=params or {})
-        return [dict(zip(res.column_names, r)) for r in res.result_rows]
+        return [dict(zip(res.column_names, r, strict=False)) for r in res.result_rows]
 
     def current(self, keys: Sequence[tuple[str, str]], window_lo: int | None = None
                 ) -> dict[tuple[str, str], dict[str, Any]]:

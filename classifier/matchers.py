@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .record import FIELDS, Record
 
@@ -197,9 +198,11 @@ class Compiler:
                     rx = [re.compile(p) for p in pats]
                 except re.error as e:
                     raise MatchError(f"{path}: bad regex: {e}") from None
-                test: Callable[[str], bool] = lambda s: any(x.search(s) for x in rx)
+                def test(s: str) -> bool:
+                    return any(x.search(s) for x in rx)
             else:
-                test = lambda s: any(fnmatch.fnmatchcase(s, p) for p in pats)
+                def test(s):
+                    return any(fnmatch.fnmatchcase(s, p) for p in pats)
             if kind == "list":
                 return lambda r, th: any(test(x) for x in (r.get(name) or ()))
             return lambda r, th: r.get(name) is not None and test(str(r.get(name)))
@@ -208,9 +211,11 @@ class Compiler:
                 raise MatchError(f"{path}: {op} needs a list or string field, {name} is {kind}")
             items = _names(arg, path)
             if kind == "list":
-                pos = lambda r, th: bool(set(items) & set(r.get(name) or ()))
+                def pos(r, th):
+                    return bool(set(items) & set(r.get(name) or ()))
             else:
-                pos = lambda r, th: any(i in (r.get(name) or "") for i in items)
+                def pos(r, th):
+                    return any(i in (r.get(name) or "") for i in items)
             return pos if op == "contains" else (lambda r, th: not pos(r, th))
         # eq / ne / in / not_in
         vals = _as_list(arg, path) if op in ("in", "not_in") else [arg]
@@ -218,16 +223,20 @@ class Compiler:
             self._check_scalar(kind, v, path)
         if kind in ("int", "float"):
             refs = [_num_ref(v, path, self.thresholds) for v in vals]
-            hit = lambda r, th: r.get(name) is not None and any(float(r[name]) == f(th) for f in refs)
+            def hit(r, th):
+                return r.get(name) is not None and any(float(r[name]) == f(th) for f in refs)
         elif kind == "list":
             s = frozenset(vals)
-            hit = lambda r, th: not s.isdisjoint(r.get(name) or ())
+            def hit(r, th):
+                return not s.isdisjoint(r.get(name) or ())
         elif kind == "str":
             s = set(vals)
-            hit = lambda r, th: (r.get(name) or "") in s
+            def hit(r, th):
+                return (r.get(name) or "") in s
         else:
             s = set(vals)
-            hit = lambda r, th: r.get(name) in s
+            def hit(r, th):
+                return r.get(name) in s
         return hit if op in ("eq", "in") else (lambda r, th: not hit(r, th))
 
     # -- exceptions -----------------------------------------------------------------------------

@@ -11,8 +11,9 @@ that turns such a row into a record, used both by the SQL path and by tests that
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 Record = dict[str, Any]
 

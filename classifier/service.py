@@ -17,11 +17,19 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from .assemble import (candidate_keys_clause, dirty_keys_clause, ruled_out_clause, iter_records, key_list_clause,
-                       object_key_clause, open_keys_sql)
+from .assemble import (
+    candidate_keys_clause,
+    dirty_keys_clause,
+    iter_records,
+    key_list_clause,
+    object_key_clause,
+    open_keys_sql,
+    ruled_out_clause,
+)
 from .engine import Engine
 from .kb import KnowledgeBase, default_kb
 from .labels import KbStats, LabelStore, label_row, next_version, rule_version

@@ -21,7 +21,7 @@ Override per deployment (tests set them short):
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 DEFAULTS: dict[str, float] = {
     "stall_ms": 120_000.0,
@@ -91,7 +91,7 @@ class Thresholds:
         return {"default": dict(self.values), "per_api": {k: dict(v) for k, v in self.per_api.items()}}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, flags: Iterable[str] = ()) -> "Thresholds":
+    def from_env(cls, env: Mapping[str, str] | None = None, flags: Iterable[str] = ()) -> Thresholds:
         """Defaults, then environment variables, then ``name=value`` / ``api:name=value`` flags."""
         env = os.environ if env is None else env
         overrides: dict[str, float] = {}

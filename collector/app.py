@@ -18,20 +18,20 @@ import asyncio
 import importlib
 import inspect
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI
 
 from streamtriage import __version__
 
 from . import service_lock
+from .decode_worker import warm_up
 from .metrics import Metrics
 from .migrate import apply_migrations
 from .routes import incidents, ops, otlp, streams
 from .settings import Settings
 from .spool import Spool
-from .decode_worker import warm_up
 from .state import CollectorState, decoder_workers, make_decoder
 from .store import Store, StoreError, StoreLocked, redact
 from .writer import Writer

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional
 
 import typer
 
@@ -12,15 +11,15 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def serve(
-    store: Optional[str] = typer.Option(None, "--store", help="chdb://DIR (default ./streamtriage-data) or "
+    store: str | None = typer.Option(None, "--store", help="chdb://DIR (default ./streamtriage-data) or "
                                         "http(s)://user:pass@host:8123/db. Env STREAMTRIAGE_STORE."),
-    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, "--port", help="Port (default 4318, the OTLP/HTTP port)."),
-    token: Optional[str] = typer.Option(None, "--token", help="Require Authorization: Bearer TOKEN. "
+    host: str | None = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default 4318, the OTLP/HTTP port)."),
+    token: str | None = typer.Option(None, "--token", help="Require Authorization: Bearer TOKEN. "
                                         "Env STREAMTRIAGE_TOKEN."),
-    config: Optional[str] = typer.Option(None, "--config", help="YAML/TOML/JSON settings file. Env STREAMTRIAGE_CONFIG."),
-    durability: Optional[str] = typer.Option(None, "--durability", help="insert (default) or wal."),
-    clickhouse_port: Optional[int] = typer.Option(None, "--clickhouse-port", help="Also serve a read-only "
+    config: str | None = typer.Option(None, "--config", help="YAML/TOML/JSON settings file. Env STREAMTRIAGE_CONFIG."),
+    durability: str | None = typer.Option(None, "--durability", help="insert (default) or wal."),
+    clickhouse_port: int | None = typer.Option(None, "--clickhouse-port", help="Also serve a read-only "
                                                   "ClickHouse HTTP endpoint on the store (for Grafana), "
                                                   "e.g. 8123. Env STREAMTRIAGE_CLICKHOUSE_PORT."),
     threshold: list[str] = typer.Option([], "--threshold", help="Classifier threshold, repeatable: name=ms or "

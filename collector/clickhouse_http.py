@@ -95,7 +95,7 @@ class ClickHouseError(Exception):
         self.status = status or _HTTP_STATUS.get(code, 500)
 
     @classmethod
-    def from_engine_message(cls, text: str) -> "ClickHouseError":
+    def from_engine_message(cls, text: str) -> ClickHouseError:
         """Wrap an engine exception text such as ``Code: 60. DB::Exception: ... (UNKNOWN_TABLE)``."""
         text = text.strip()
         codes = _CODE_RE.findall(text)
@@ -281,8 +281,9 @@ class HttpEngine(_SchemaQueries):
 
     def __init__(self, url: str, user: str | None = None, password: str | None = None,
                  timeout_s: float = 60.0) -> None:
-        import urllib3
         from urllib.parse import urlparse
+
+        import urllib3
 
         parsed = urlparse(url)
         self._base = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or (8443 if parsed.scheme == 'https' else 8123)}/"

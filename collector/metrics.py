@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -52,7 +52,7 @@ class Metrics:
         with self._lock:
             self.values[name] += amount
 
-    def count_calls(self, tally: "Iterable[tuple[tuple[str, ...], int, int]]") -> None:
+    def count_calls(self, tally: Iterable[tuple[tuple[str, ...], int, int]]) -> None:
         """Add a batch's call-span tally (see ``decode_worker.tally_calls``) once the batch is accepted."""
         with self._lock:
             for key, n, truncated in tally:
@@ -106,7 +106,7 @@ def _call_counters(lines: list[str], calls: dict[tuple[str, ...], list[int]]) ->
             merged[key[:len(labels)]] = merged.get(key[:len(labels)], 0) + values[index]
         lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
         for key, n in sorted(merged.items()):
-            pairs = ",".join(f'{name}="{_escape(str(v))}"' for name, v in zip(labels, key))
+            pairs = ",".join(f'{name}="{_escape(str(v))}"' for name, v in zip(labels, key, strict=False))
             lines.append(f"{metric}{{{pairs}}} {n}")
 
 
@@ -117,7 +117,7 @@ def _escape(value: str) -> str:
 def _histogram(lines: list[str], metric: str, help_text: str, h: Histogram) -> None:
     lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} histogram"]
     running = 0
-    for bound, count in zip(h.buckets, h.counts):
+    for bound, count in zip(h.buckets, h.counts, strict=False):
         running += count
         lines.append(f'{metric}_bucket{{le="{bound:g}"}} {running}')
     lines.append(f'{metric}_bucket{{le="+Inf"}} {h.n}')

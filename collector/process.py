@@ -23,11 +23,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
-
+from typing import Any
 
 
 def free_port() -> int:
@@ -52,7 +52,7 @@ class CollectorProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_timeout: float = 60.0) -> "CollectorProcess":
+    def start(self, ready_timeout: float = 60.0) -> CollectorProcess:
         cmd = [sys.executable, "-m", "streamtriage.cli", "serve", "--store", self.store,
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", *self.args]
         if self.token:
@@ -95,7 +95,7 @@ class CollectorProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    def restart(self) -> "CollectorProcess":
+    def restart(self) -> CollectorProcess:
         self.stop()
         return self.start()
 

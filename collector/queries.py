@@ -39,10 +39,10 @@ def _ns(dt: datetime) -> int:
 
 def _span(row: dict[str, Any]) -> dict[str, Any]:
     events = [{"TimeUnixNano": t, "Name": n, "Attributes": a}
-              for t, n, a in zip(row.pop("EventsTimeNs"), row.pop("Events.Name"), row.pop("Events.Attributes"))]
+              for t, n, a in zip(row.pop("EventsTimeNs"), row.pop("Events.Name"), row.pop("Events.Attributes"), strict=False)]
     links = [{"TraceId": t, "SpanId": s, "TraceState": st, "Attributes": a}
              for t, s, st, a in zip(row.pop("Links.TraceId"), row.pop("Links.SpanId"),
-                                    row.pop("Links.TraceState"), row.pop("Links.Attributes"))]
+                                    row.pop("Links.TraceState"), row.pop("Links.Attributes"), strict=False)]
     row["Timestamp"] = row["Timestamp"].replace(tzinfo=timezone.utc).isoformat() if row.get("Timestamp") else None
     row["Events"] = events
     row["Links"] = links

@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 DEFAULT_DATA_DIR = "./streamtriage-data"
@@ -100,7 +101,7 @@ class Settings:
     def spool_path(self) -> Path:
         return self.state_path / "spool"
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

@@ -216,7 +216,7 @@ def split_insert_data(text: str) -> tuple[str, str | None, int | None]:
 @dataclass
 class AstNode:
     label: str
-    children: list["AstNode"] = field(default_factory=list)
+    children: list[AstNode] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -228,7 +228,7 @@ class AstNode:
         parts = self.label.split(" ")
         return parts[1] if len(parts) > 1 else ""
 
-    def walk(self) -> Iterator["AstNode"]:
+    def walk(self) -> Iterator[AstNode]:
         yield self
         for child in self.children:
             yield from child.walk()
@@ -315,7 +315,7 @@ class ReadOnlyPolicy:
     unsafe_scalars: frozenset[str] = UNSAFE_SCALAR_FUNCTIONS
 
     @classmethod
-    def from_engine_lists(cls, table_functions: set[str], scalar_functions: set[str]) -> "ReadOnlyPolicy":
+    def from_engine_lists(cls, table_functions: set[str], scalar_functions: set[str]) -> ReadOnlyPolicy:
         """Refuse every table function the engine knows except the safe ones, anywhere in a query.
 
         A name that is also an ordinary scalar function (``format``) is only refused as a table.

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 from .settings import Settings
@@ -69,7 +70,7 @@ def database_for(settings: Settings) -> str:
 class Store:
     """A (lazily) connected store plus the database the collector's tables live in."""
 
-    def __init__(self, settings: Settings, on_connect: Callable[["Store"], None] | None = None) -> None:
+    def __init__(self, settings: Settings, on_connect: Callable[[Store], None] | None = None) -> None:
         self.settings = settings
         self.database = database_for(settings)
         self._on_connect = on_connect
@@ -167,7 +168,7 @@ class Store:
                     self._drop_if_remote()
                 raise StoreError(f"query failed: {_first_line(exc)}") from exc
         names = result.column_names
-        return [dict(zip(names, row)) for row in result.result_rows]
+        return [dict(zip(names, row, strict=False)) for row in result.result_rows]
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lock:
@@ -194,11 +195,11 @@ class Store:
             client, self._client = self._client, None
         with self._read_lock:
             reader, self._reader = self._reader, None
-        for client in (client, reader):
-            if client is None:
+        for each in (client, reader):
+            if each is None:
                 continue
             try:
-                client.close()
+                each.close()
             except Exception:  # noqa: BLE001 - closing a dead client must not mask the real error
                 pass
 

@@ -21,7 +21,7 @@ GROUP = "streamtriage-llm"
 INTERVAL = "1m"
 
 # Which KB entry a hung object points at, from its API kind and last status (catalog: polling_hang).
-HANG_KB = f"""multiIf(status = 'requires_action', 'llm/assistants-requires-action-expired',
+HANG_KB = """multiIf(status = 'requires_action', 'llm/assistants-requires-action-expired',
                api = 'responses', 'llm/responses-background-poll-or-resume-failure',
                startsWith(api, 'vector_stores'), 'llm/vector-store-indexing-stuck-or-not-ready',
                'llm/assistants-poll-loop-no-deadline')"""

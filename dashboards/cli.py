@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,23 +22,23 @@ def _require_yaml() -> None:
 @app.command("export")
 def export(
     out: Path = typer.Option(..., "--out", help="Directory to write the provisioning tree into."),
-    datasource_url: Optional[str] = typer.Option(
+    datasource_url: str | None = typer.Option(
         None, "--datasource-url", help="ClickHouse Grafana reads: http(s)://\\[user@]host:port\\[/db] or "
         "clickhouse(s)://host:9000. Default: STREAMTRIAGE_STORE when it is a server, else http://localhost:8123."),
-    database: Optional[str] = typer.Option(None, "--database", help="Database holding otel_traces "
+    database: str | None = typer.Option(None, "--database", help="Database holding otel_traces "
                                            "(default: the URL path, else STREAMTRIAGE_DATABASE, else 'default')."),
-    username: Optional[str] = typer.Option(None, "--username", help="ClickHouse user (default: from the URL, "
+    username: str | None = typer.Option(None, "--username", help="ClickHouse user (default: from the URL, "
                                            "else 'default'). The password is read by Grafana from "
                                            "$STREAMTRIAGE_CLICKHOUSE_PASSWORD."),
-    clickhouse_endpoint: Optional[str] = typer.Option(
+    clickhouse_endpoint: str | None = typer.Option(
         None, "--clickhouse-endpoint", help="Point the data source at the collector's read-only ClickHouse "
         "endpoint (`serve --clickhouse-port`), e.g. http://collector-host:8123, instead of a ClickHouse server "
         "(for the embedded chDB store). Grafana's password is then read from $STREAMTRIAGE_TOKEN."),
     collector_url: str = typer.Option("http://localhost:4318", "--collector-url",
                                       help="Collector base URL for KB links and alert runbooks."),
-    webhook_url: Optional[str] = typer.Option(None, "--alert-webhook-url", help="URL for the example webhook "
+    webhook_url: str | None = typer.Option(None, "--alert-webhook-url", help="URL for the example webhook "
                                               "contact point."),
-    provisioning_path: Optional[str] = typer.Option(None, "--grafana-provisioning-path",
+    provisioning_path: str | None = typer.Option(None, "--grafana-provisioning-path",
                                                     help="Where Grafana will see this tree (default "
                                                     "/etc/grafana/provisioning)."),
 ) -> None:

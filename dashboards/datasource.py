@@ -41,7 +41,7 @@ class DatasourceSettings:
     had_password: bool = False  # the URL carried a password, which was deliberately not written
 
     @classmethod
-    def from_url(cls, url: str, *, database: str | None = None, username: str | None = None) -> "DatasourceSettings":
+    def from_url(cls, url: str, *, database: str | None = None, username: str | None = None) -> DatasourceSettings:
         """``http(s)://[user[:pass]@]host[:port][/db]`` or ``clickhouse(s)://...`` for the native protocol."""
         parsed = urlparse(url)
         scheme = parsed.scheme.lower()

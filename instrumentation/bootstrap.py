@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
+from typing import Any
 
 from opentelemetry import trace
 
 from .instrumentor import OpenAIInstrumentor
 
 _LOCK = threading.Lock()
-_HANDLE: Optional["Handle"] = None
+_HANDLE: Handle | None = None
 
 
 class Handle:
     """What ``instrument()`` returns: flush or shut down what it set up."""
 
-    def __init__(self, provider: Any, owned: bool, instrumentor: OpenAIInstrumentor, endpoint: Optional[str]) -> None:
+    def __init__(self, provider: Any, owned: bool, instrumentor: OpenAIInstrumentor, endpoint: str | None) -> None:
         self.tracer_provider = provider
         self.owns_provider = owned
         self.instrumentor = instrumentor
@@ -44,7 +44,7 @@ class Handle:
                 _HANDLE = None
 
 
-def _traces_endpoint(endpoint: Optional[str]) -> Optional[str]:
+def _traces_endpoint(endpoint: str | None) -> str | None:
     """``http://host:4318`` -> ``http://host:4318/v1/traces``; ``None`` lets the exporter read the env."""
     if endpoint is None:
         return None
@@ -52,7 +52,7 @@ def _traces_endpoint(endpoint: Optional[str]) -> Optional[str]:
     return endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
 
 
-def _parse_headers(raw: Optional[str]) -> dict[str, str]:
+def _parse_headers(raw: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in (raw or "").split(","):
         if "=" in part:
@@ -62,9 +62,9 @@ def _parse_headers(raw: Optional[str]) -> dict[str, str]:
 
 
 def instrument(
-    endpoint: Optional[str] = None,
-    service_name: Optional[str] = None,
-    headers: Optional[dict[str, str]] = None,
+    endpoint: str | None = None,
+    service_name: str | None = None,
+    headers: dict[str, str] | None = None,
     **opts: Any,
 ) -> Handle:
     """Set up export (when the app has none) and install the OpenAI hooks; see the module doc."""

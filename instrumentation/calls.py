@@ -10,7 +10,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from time import monotonic_ns, time_ns
-from typing import Any, Optional
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -32,7 +32,7 @@ class Config:
     flush_after_ms: float = 1000.0
     flush_after_events: int = 256
     capture_content: bool = False
-    static_attributes: Optional[dict] = None
+    static_attributes: dict | None = None
     flusher: Any = None
     registry: Any = None
 
@@ -107,7 +107,7 @@ class CallState:
         "fast",
     )
 
-    def __init__(self, cfg: Config, info: RequestInfo, attributes: dict, parent_ctx: Any = None, helper: Optional[str] = None):
+    def __init__(self, cfg: Config, info: RequestInfo, attributes: dict, parent_ctx: Any = None, helper: str | None = None):
         self.cfg = cfg
         self.info = info
         self.api = info.api
@@ -135,27 +135,27 @@ class CallState:
         self.last_ns = self.t0
         self.first_ns = 0
         self.max_gap = 0
-        self.last_type: Optional[str] = None
-        self.terminal_event: Optional[str] = None
+        self.last_type: str | None = None
+        self.terminal_event: str | None = None
         self.done_seen = False
         self.error_event = False
         self.sse_error = False
         self.attached = False
-        self.status: Optional[str] = None
-        self.incomplete_reason: Optional[str] = None
-        self.error_code: Optional[str] = None
-        self.error_type: Optional[str] = None
-        self.finish_reasons: dict[int, Optional[str]] = {}
+        self.status: str | None = None
+        self.incomplete_reason: str | None = None
+        self.error_code: str | None = None
+        self.error_type: str | None = None
+        self.finish_reasons: dict[int, str | None] = {}
         self.nchoices = 0
         self.fast = False  # chat fast path allowed (set after the first chunk; cleared by an SSE error)
         self.usage: dict[str, int] = {}
-        self.response_id: Optional[str] = None
-        self.response_model: Optional[str] = None
-        self.object_id: Optional[str] = info.object_id
-        self.thread_id: Optional[str] = info.thread_id
-        self.content: Optional[list[str]] = [] if cfg.capture_content else None
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.object_id: str | None = info.object_id
+        self.thread_id: str | None = info.thread_id
+        self.content: list[str] | None = [] if cfg.capture_content else None
         # pending coalesced group (counts are derived from the call totals at flush time)
-        self.p_type: Optional[str] = None
+        self.p_type: str | None = None
         self.p_first = 0
         self.p_gap = 0
         self.p_max_gap = 0
@@ -166,21 +166,21 @@ class CallState:
         self.p_deadline = 0
         # call facts
         self.retries = 0
-        self.retry_after_ms: Optional[float] = None
-        self.http_status: Optional[int] = None
+        self.retry_after_ms: float | None = None
+        self.http_status: int | None = None
         self.poll_count = 0
-        self.poll_interval_ms: Optional[float] = None
-        self.poll_after_ms: Optional[float] = None
-        self.exc: Optional[BaseException] = None
-        self.outcome: Optional[str] = None
-        self.cancel_reason: Optional[str] = None
-        self.app_exc: Optional[BaseException] = None
+        self.poll_interval_ms: float | None = None
+        self.poll_after_ms: float | None = None
+        self.exc: BaseException | None = None
+        self.outcome: str | None = None
+        self.cancel_reason: str | None = None
+        self.app_exc: BaseException | None = None
         self.stream_ended = False
         self.exiting = False
-        self.helper_error: Optional[BaseException] = None
+        self.helper_error: BaseException | None = None
         self.headers_ns = 0
         self.ended = False
-        self.finalizer: Optional[weakref.finalize] = None
+        self.finalizer: weakref.finalize | None = None
         count("calls_started")
 
     # ---- time -------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ class CallState:
             self.p_limit = self.p_deltas0 + self.flush_events
             self.p_deadline = now + self.flush_ns
 
-    def event(self, etype: str, attrs: Optional[dict] = None, nbytes: int = 0) -> None:
+    def event(self, etype: str, attrs: dict | None = None, nbytes: int = 0) -> None:
         """A non-delta event (or the first event): always its own span, ended at once."""
         now = monotonic_ns()
         with self.lock:
@@ -280,7 +280,7 @@ class CallState:
             self.max_gap = self.p_max_gap
         self._emit(etype, self.p_index, count, nbytes, self.p_gap, self.p_max_gap, self.p_first, last, None)
 
-    def _emit(self, etype: str, idx: int, n: int, nbytes: int, gap: int, max_gap: int, first: int, last: int, extra: Optional[dict]) -> None:
+    def _emit(self, etype: str, idx: int, n: int, nbytes: int, gap: int, max_gap: int, first: int, last: int, extra: dict | None) -> None:
         try:
             attrs: dict[str, Any] = {
                 "streamtriage.span": "event",
@@ -355,7 +355,7 @@ class CallState:
         if isinstance(status_code, int):
             self.http_status = status_code
 
-    def cancelled(self, reason: str, app_exc: Optional[BaseException] = None) -> None:
+    def cancelled(self, reason: str, app_exc: BaseException | None = None) -> None:
         """The consumer stopped before the end; only ends the span when the stream already ended."""
         if self.ended:
             return

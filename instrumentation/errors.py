@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 MAX_MESSAGE = 512
 
@@ -24,7 +23,7 @@ def chain(exc: BaseException, limit: int = 8) -> list[str]:
     """Classes from the raised exception inwards: ``__cause__``, else ``__context__``; cycles cut."""
     out: list[str] = []
     seen: set[int] = set()
-    cur: Optional[BaseException] = exc
+    cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen and len(out) < limit:
         seen.add(id(cur))
         out.append(qualified(cur))
@@ -73,7 +72,7 @@ def cancel_reason(exc: BaseException) -> str:
     return "interrupted"
 
 
-def api_error_fields(exc: BaseException) -> tuple[Optional[str], Optional[str]]:
+def api_error_fields(exc: BaseException) -> tuple[str | None, str | None]:
     """``code`` and ``type`` of an ``openai.APIError`` (status or in-band), when present."""
     code = getattr(exc, "code", None)
     etype = getattr(exc, "type", None)

@@ -6,8 +6,9 @@ and hand deltas to ``CallState.delta`` without building dictionaries.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import monotonic_ns
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .calls import CallState
 
@@ -162,7 +163,7 @@ def observe_responses(st: CallState, ev: Any) -> None:
         st.sse_error = False
         _in_band_error(st, ev)
         return
-    attrs: Optional[dict] = None
+    attrs: dict | None = None
     resp = getattr(ev, "response", None)
     if resp is not None:
         status = getattr(resp, "status", None)
@@ -214,7 +215,7 @@ def observe_assistants(st: CallState, ev: Any) -> None:
     if name in ASSISTANT_DELTAS:
         st.delta(name, _message_delta_bytes(ev.data) if name == "thread.message.delta" else 0)
         return
-    attrs: Optional[dict] = None
+    attrs: dict | None = None
     if name.startswith("thread.run.") and not name.startswith("thread.run.step."):
         run = ev.data
         status = getattr(run, "status", None)

@@ -20,8 +20,9 @@ import functools
 import importlib
 import sys
 import weakref
+from collections.abc import Callable
 from time import monotonic_ns
-from typing import Any, Callable, Optional
+from typing import Any
 
 from opentelemetry import context as otel_context
 
@@ -37,7 +38,7 @@ _CURRENT: contextvars.ContextVar[Any] = contextvars.ContextVar("streamtriage_cur
 _HELPER: contextvars.ContextVar[Any] = contextvars.ContextVar("streamtriage_helper", default=None)
 _POLL_HELPER: contextvars.ContextVar[Any] = contextvars.ContextVar("streamtriage_poll_helper", default=None)
 
-_CFG: Optional[Config] = None
+_CFG: Config | None = None
 _PATCHED: list[tuple[Any, str, Any]] = []
 
 
@@ -74,7 +75,7 @@ def _server(client: Any) -> dict[str, Any]:
     return out
 
 
-def call_attributes(info: RequestInfo, path: str, client: Any, helper: Optional[str]) -> dict[str, Any]:
+def call_attributes(info: RequestInfo, path: str, client: Any, helper: str | None) -> dict[str, Any]:
     cfg = _CFG
     assert cfg is not None
     a: dict[str, Any] = dict(cfg.static_attributes or {})
@@ -207,7 +208,7 @@ def wrap_request_async(orig: Callable) -> Callable:
     return request
 
 
-def _headers_ms(headers: Any, *names: str) -> Optional[float]:
+def _headers_ms(headers: Any, *names: str) -> float | None:
     if headers is None:
         return None
     for name in names:
@@ -348,7 +349,7 @@ async def _observe_async(st: CallState, inner: Any, observe: Callable) -> Any:
         guarded("stream_finished", st.stream_finished)
 
 
-def _claim(stream: Any) -> Optional[CallState]:
+def _claim(stream: Any) -> CallState | None:
     rec = _CURRENT.get()
     if rec is None:
         # ``with_raw_response`` / ``with_streaming_response``: the Stream is built later by the
@@ -380,7 +381,7 @@ def wrap_stream(orig: Callable, is_async: bool) -> Callable:
     return __stream__
 
 
-def _done_marker(st: CallState, event: Optional[str]) -> None:
+def _done_marker(st: CallState, event: str | None) -> None:
     if st.api == "chat.completions":
         st.done_seen = True
         st.event("[DONE]", {"streamtriage.terminal": True})
@@ -449,7 +450,7 @@ def _on_close(obj: Any) -> None:
             st.cancelled("close")
 
 
-def _on_exit(obj: Any, exc: Optional[BaseException]) -> None:
+def _on_exit(obj: Any, exc: BaseException | None) -> None:
     st = obj.__dict__.get(ATTR)
     if st is None or st.ended:
         return
@@ -457,7 +458,7 @@ def _on_exit(obj: Any, exc: Optional[BaseException]) -> None:
     _exit_state(st, exc)
 
 
-def _exit_state(st: CallState, exc: Optional[BaseException]) -> None:
+def _exit_state(st: CallState, exc: BaseException | None) -> None:
     """A ``with`` block around the stream was left: decide how the call ended."""
     if st.ended:
         return
@@ -562,7 +563,7 @@ def wrap_manager_enter(orig: Callable, helper: str, is_async: bool) -> Callable:
     return __enter__
 
 
-def _helper_exit(mgr: Any, exc: Optional[BaseException]) -> None:
+def _helper_exit(mgr: Any, exc: BaseException | None) -> None:
     st = mgr.__dict__.get(ATTR)
     if st is not None:
         st.exiting = True
@@ -609,7 +610,7 @@ def wrap_helper_final(orig: Callable, is_async: bool) -> Callable:
 # ---------------------------------------------------------------------------------------------
 # polling helpers
 # ---------------------------------------------------------------------------------------------
-def _start_poll_helper(helper: str, api: str, args: tuple, kwargs: dict) -> Optional[CallState]:
+def _start_poll_helper(helper: str, api: str, args: tuple, kwargs: dict) -> CallState | None:
     cfg = _CFG
     if cfg is None:
         return None
@@ -639,7 +640,7 @@ def _poll_done(st: CallState, result: Any) -> None:
     st.finish()
 
 
-def _enter_poll_helper(helper: str, api: str, args: Any, kwargs: Any) -> "tuple[CallState, Any, Any] | None":
+def _enter_poll_helper(helper: str, api: str, args: Any, kwargs: Any) -> tuple[CallState, Any, Any] | None:
     """Start the loop's call span and make it current; None when an outer helper's loop already owns the
     polls (helpers call each other) or the hook is off or failed to start."""
     if _POLL_HELPER.get() is not None or _CFG is None:
@@ -650,7 +651,7 @@ def _enter_poll_helper(helper: str, api: str, args: Any, kwargs: Any) -> "tuple[
     return st, _POLL_HELPER.set(st), otel_context.attach(st.ctx)
 
 
-def _leave_poll_helper(entered: "tuple[CallState, Any, Any]", exc: BaseException | None, result: Any) -> None:
+def _leave_poll_helper(entered: tuple[CallState, Any, Any], exc: BaseException | None, result: Any) -> None:
     """Restore the caller's context first, then record how the loop ended (guarded)."""
     st, token, ctx_token = entered
     otel_context.detach(ctx_token)
@@ -710,8 +711,7 @@ def _patch(owner: Any, name: str, make: Callable[[Callable], Callable]) -> bool:
 def patch_all(cfg: Config) -> None:
     """Install every hook this SDK version has. Idempotent through the instrumentor."""
     global _CFG
-    from openai import _base_client
-    from openai import _streaming
+    from openai import _base_client, _streaming
 
     _CFG = cfg
     for cls, is_async in ((_base_client.SyncAPIClient, False), (_base_client.AsyncAPIClient, True)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from time import monotonic_ns, time_ns
-from typing import Any, Optional
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -30,10 +30,10 @@ class _Obj:
         self.ctx: Any = None
         self.first_seen = now
         self.attempts = 0
-        self.status: Optional[str] = None
+        self.status: str | None = None
         self.status_since = now
-        self.model: Optional[str] = None
-        self.thread_id: Optional[str] = None
+        self.model: str | None = None
+        self.thread_id: str | None = None
 
 
 class Registry:
@@ -44,7 +44,7 @@ class Registry:
         self._items: OrderedDict[str, _Obj] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, object_id: str, create: bool = True) -> Optional[_Obj]:
+    def get(self, object_id: str, create: bool = True) -> _Obj | None:
         with self._lock:
             obj = self._items.get(object_id)
             if obj is not None:
@@ -70,7 +70,7 @@ class Registry:
             obj.thread_id = st.thread_id
 
 
-def _status_of(info: RequestInfo, result: Any) -> tuple[Optional[str], Optional[int]]:
+def _status_of(info: RequestInfo, result: Any) -> tuple[str | None, int | None]:
     counts = getattr(result, "file_counts", None)
     in_progress = getattr(counts, "in_progress", None) if counts is not None else None
     status = getattr(result, "status", None)
@@ -88,9 +88,9 @@ class PollCall:
         self.helper = helper
         self.wall0 = time_ns()
         self.retries = 0
-        self.http_status: Optional[int] = None
-        self.poll_after_ms: Optional[float] = None
-        self.retry_after_ms: Optional[float] = None
+        self.http_status: int | None = None
+        self.poll_after_ms: float | None = None
+        self.retry_after_ms: float | None = None
 
     def request_done(self, result: Any) -> None:
         if type(result).__name__ == "LegacyAPIResponse":
@@ -102,7 +102,7 @@ class PollCall:
     def request_failed(self, exc: BaseException) -> None:
         self._emit(None, exc)
 
-    def _emit(self, result: Any, exc: Optional[BaseException]) -> None:
+    def _emit(self, result: Any, exc: BaseException | None) -> None:
         info = self.info
         reg = self.cfg.registry
         now = monotonic_ns()

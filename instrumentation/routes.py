@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 OPERATION = {
     "chat.completions": "chat",
@@ -29,12 +29,12 @@ class RequestInfo:
 
     api: str
     mode: str  # stream | request | background | poll (a status GET)
-    model: Optional[str] = None
-    max_tokens: Optional[int] = None
-    object_id: Optional[str] = None
-    thread_id: Optional[str] = None
-    vector_store_id: Optional[str] = None
-    body: Optional[dict] = None
+    model: str | None = None
+    max_tokens: int | None = None
+    object_id: str | None = None
+    thread_id: str | None = None
+    vector_store_id: str | None = None
+    body: dict | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -45,7 +45,7 @@ class RequestInfo:
         return f"{self.operation} {self.model}" if self.model else f"{self.operation} {self.api}"
 
 
-def _body(options: Any) -> Optional[dict]:
+def _body(options: Any) -> dict | None:
     body = getattr(options, "json_data", None)
     return body if isinstance(body, dict) else None
 
@@ -58,7 +58,7 @@ def _truthy_param(options: Any, key: str) -> bool:
     return False
 
 
-def classify(options: Any) -> Optional[RequestInfo]:
+def classify(options: Any) -> RequestInfo | None:
     """Return the request's contract identity, or ``None`` for endpoints streamtriage ignores."""
     method = str(getattr(options, "method", "")).lower()
     url = str(getattr(options, "url", ""))
@@ -101,7 +101,7 @@ def classify(options: Any) -> Optional[RequestInfo]:
     return None
 
 
-def _with_body(info: RequestInfo, body: Optional[dict]) -> RequestInfo:
+def _with_body(info: RequestInfo, body: dict | None) -> RequestInfo:
     if body:
         info.body = body
         model = body.get("model")
@@ -122,7 +122,7 @@ def fingerprint(info: RequestInfo, path: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def read_timeout(options: Any, client: Any) -> Optional[float]:
+def read_timeout(options: Any, client: Any) -> float | None:
     """The per-read timeout in effect for this request, in seconds."""
     for t in (getattr(options, "timeout", None), getattr(client, "timeout", None)):
         if isinstance(t, (int, float)) and not isinstance(t, bool):

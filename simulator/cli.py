@@ -17,7 +17,7 @@ def simulate(
     from .server import serve
 
     def ready(server: object) -> None:
-        typer.echo(f"streamtriage simulator on http://{host}:{getattr(server, 'port')}/v1  "
+        typer.echo(f"streamtriage simulator on http://{host}:{server.port}/v1  "
                    f"(faults: GET /_sim/faults, request log: GET /_sim/log)", err=True)
 
     try:

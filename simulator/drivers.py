@@ -17,8 +17,9 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import openai
 
@@ -58,7 +59,7 @@ class ExceptionInfo:
     chain: list[str]
 
     @classmethod
-    def of(cls, exc: BaseException) -> "ExceptionInfo":
+    def of(cls, exc: BaseException) -> ExceptionInfo:
         return cls(qualname(exc), str(exc)[:512], exception_chain(exc))
 
     @property

@@ -8,8 +8,9 @@ request that created them, so their later GETs misbehave without any header.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 FAULT_HEADER = "x-streamtriage-fault"
 PARAMS_HEADER = "x-streamtriage-params"

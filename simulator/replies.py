@@ -4,8 +4,9 @@ Also the canned error bodies: OpenAI-style JSON errors per status, and the HTML 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import payloads as p
 from .faults import FaultSpec

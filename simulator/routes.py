@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from . import payloads as p
 from .faults import FaultSpec
@@ -17,6 +18,7 @@ from .replies import Reply, StreamReply, status_reply
 from .state import PolledObject, RunState, SimState
 from .streams import Frames, chat_frames, responses_frames, run_frames
 from .wire import Request
+
 
 def _sequence_number(frame: bytes) -> int:
     """``sequence_number`` of one encoded Responses SSE frame (-1 if it has none)."""

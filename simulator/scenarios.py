@@ -23,8 +23,9 @@ All stalls and timeouts are short (well under 2 s per scenario) so the catalogue
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from .faults import fault_model
 

@@ -12,7 +12,8 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from . import payloads as p
 from .faults import FAULTS, FaultError, FaultSpec, parse_fault
@@ -20,8 +21,19 @@ from .replies import HTML_502, HTML_524, Reply, StreamReply, error_json, retry_h
 from .routes import ApiRoutes
 from .state import LogEntry, SimState
 from .streams import chat_error_frame, responses_error_frame, run_error_frame
-from .wire import (KEEPALIVE, LAST_CHUNK, BadRequest, Request, chunk, json_response, raw_response, read_request,
-                   reset, sse, status_head)
+from .wire import (
+    KEEPALIVE,
+    LAST_CHUNK,
+    BadRequest,
+    Request,
+    chunk,
+    json_response,
+    raw_response,
+    read_request,
+    reset,
+    sse,
+    status_head,
+)
 
 logger = logging.getLogger("streamtriage.simulator")
 WRITE_BUFFER_HIGH = 256 * 1024

@@ -1,15 +1,15 @@
 """streamtriage: finds out why LLM streaming calls fail."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 __version__ = "0.1.0"
 
 
 def instrument(
-    endpoint: Optional[str] = None,
-    service_name: Optional[str] = None,
-    headers: Optional[dict[str, str]] = None,
+    endpoint: str | None = None,
+    service_name: str | None = None,
+    headers: dict[str, str] | None = None,
     **opts: Any,
 ) -> Any:
     """Export OpenAI SDK spans to a streamtriage collector (or any OTLP/HTTP endpoint).

@@ -61,8 +61,14 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from streamtriage.collector.process import CollectorProcess, free_port
-    from streamtriage.scenario_suite import (SHORT_THRESHOLDS, accuracy_report, catalogue, classify_and_fetch, match,
-                                             run_catalogue)
+    from streamtriage.scenario_suite import (
+        SHORT_THRESHOLDS,
+        accuracy_report,
+        catalogue,
+        classify_and_fetch,
+        match,
+        run_catalogue,
+    )
 
     console = Console(width=None if sys.stdout.isatty() else 200)
     wanted_modes = [m.strip() for m in modes.split(",") if m.strip()]

@@ -14,9 +14,10 @@ import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from streamtriage.collector.process import free_port
 
@@ -86,7 +87,7 @@ class SimulatorProcess:
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout: float = 30.0) -> "SimulatorProcess":
+    def start(self, ready_timeout: float = 30.0) -> SimulatorProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "streamtriage.cli", "simulate", "--port", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + ready_timeout

@@ -6,8 +6,20 @@ many polls a run takes, how long ``requires_action`` waits, and which objects ar
 from __future__ import annotations
 
 from ..builder import Json, bargauge, by_name, dashboard, stat, table, thresholds, timeseries
-from .common import (CALLS, LABEL_FILTERS, LABELS, LATEST_STATUS, LIVE_LABELS, NON_TERMINAL, POLL_READ_OK, POLLS,
-                     SPAN_FILTERS, collector_variables, filter_variables, hang_variable)
+from .common import (
+    CALLS,
+    LABEL_FILTERS,
+    LABELS,
+    LATEST_STATUS,
+    LIVE_LABELS,
+    NON_TERMINAL,
+    POLL_READ_OK,
+    POLLS,
+    SPAN_FILTERS,
+    collector_variables,
+    filter_variables,
+    hang_variable,
+)
 from .incidents import trace_link
 
 UID = "streamtriage-runs-polling"

@@ -6,8 +6,21 @@ anything; only "failure rate by category" reads the classifier's labels.
 from __future__ import annotations
 
 from ..builder import Json, by_name, dashboard, stat, table, thresholds, timeseries
-from .common import (CALLS, IS_ERROR, IS_INCOMPLETE, IS_TRUNCATED, LABEL_FILTERS, LABELS, LIVE_LABELS,
-                     LATEST_STATUS, NON_TERMINAL, POLLS, SPAN_FILTERS, filter_variables, hang_variable)
+from .common import (
+    CALLS,
+    IS_ERROR,
+    IS_INCOMPLETE,
+    IS_TRUNCATED,
+    LABEL_FILTERS,
+    LABELS,
+    LATEST_STATUS,
+    LIVE_LABELS,
+    NON_TERMINAL,
+    POLLS,
+    SPAN_FILTERS,
+    filter_variables,
+    hang_variable,
+)
 
 UID = "streamtriage-stream-health"
 

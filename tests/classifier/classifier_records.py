@@ -54,7 +54,7 @@ def chat_stream(**extra: Any) -> dict[str, Any]:
 
 def cut(exc_module: str = "httpx2", **extra: Any) -> dict[str, Any]:
     """A chat stream cut by the peer after content (3.x wraps it in APIConnectionError)."""
-    chain = ([f"openai.APIConnectionError"] if exc_module == "httpx2" else []) + [
+    chain = (["openai.APIConnectionError"] if exc_module == "httpx2" else []) + [
         f"{exc_module}.RemoteProtocolError", f"{exc_module.replace('httpx', 'httpcore')}.RemoteProtocolError",
         "h11._util.RemoteProtocolError"]
     a = chat_stream(**{

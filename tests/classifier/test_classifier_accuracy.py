@@ -19,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from streamtriage.scenario_suite import SHORT_THRESHOLDS, ScenarioRun, accuracy_report, classify_and_fetch, match
+from streamtriage.scenario_suite import (
+    SHORT_THRESHOLDS,
+    ScenarioRun,
+    accuracy_report,
+    classify_and_fetch,
+    match,
+)
 from tests.support.collector_proc import collector_process
 
 REPO = Path(__file__).resolve().parents[2]

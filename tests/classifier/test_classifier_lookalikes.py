@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from classifier_records import NOW, call, chat_stream, cut, open_call
 
 from streamtriage.classifier.engine import Engine
 from streamtriage.classifier.record import ChildEvent, ChildPoll
 from streamtriage.classifier.thresholds import Thresholds
-
-from classifier_records import NOW, call, chat_stream, cut, open_call
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import yaml
 
 from streamtriage.classifier.kb import KbError, load_kb
 from streamtriage.classifier.matchers import Compiler, MatchError
-from streamtriage.classifier.thresholds import DEFAULTS, Thresholds, ThresholdError
+from streamtriage.classifier.thresholds import DEFAULTS, ThresholdError, Thresholds
 
 C = Compiler(set(DEFAULTS))
 TH = Thresholds({"stall_ms": 1000}).for_api("chat.completions")

@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from classifier_spans import open_db
 
 from streamtriage.classifier.assemble import iter_records
 from streamtriage.classifier.engine import Engine
 from streamtriage.classifier.matchers import to_sql
 from streamtriage.classifier.service import Classifier
 from streamtriage.classifier.thresholds import Thresholds
-
-from classifier_spans import open_db
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_classifier.py"
 

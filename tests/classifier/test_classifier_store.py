@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from classifier_spans import SpanMaker, now_ns, open_db
 
 from streamtriage.classifier.service import Classifier
 from streamtriage.classifier.thresholds import Thresholds
-
-from classifier_spans import SpanMaker, now_ns, open_db
 
 MS = 1_000_000
 CHAT = {"streamtriage.api": "chat.completions", "streamtriage.call.mode": "stream",
@@ -25,7 +24,7 @@ def db(chdb_path, fresh_database):
 def labels(client):
     rows = client.query("SELECT * FROM streamtriage_labels FINAL WHERE IsDeleted = 0 ORDER BY Timestamp").result_rows
     names = client.query("SELECT * FROM streamtriage_labels LIMIT 0").column_names
-    return [dict(zip(names, r)) for r in rows]
+    return [dict(zip(names, r, strict=False)) for r in rows]
 
 
 def make(client, db_name, **th):

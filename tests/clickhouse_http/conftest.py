@@ -10,7 +10,13 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 
-from streamtriage.collector.clickhouse_http import ChdbEngine, ClickHouseHTTP, Credentials, Limits, start_server
+from streamtriage.collector.clickhouse_http import (
+    ChdbEngine,
+    ClickHouseHTTP,
+    Credentials,
+    Limits,
+    start_server,
+)
 
 SAMPLE_DDL = """
 CREATE TABLE {db}.sample (
@@ -48,7 +54,7 @@ def engine(chdb_path: Path) -> Iterator[ChdbEngine]:
     eng.close()
 
 
-def serve(engine: ChdbEngine, db: str, **kwargs) -> "Endpoint":
+def serve(engine: ChdbEngine, db: str, **kwargs) -> Endpoint:
     core = ClickHouseHTTP(engine, read_only=kwargs.pop("read_only", True), database=db, **kwargs)
     return Endpoint(core, start_server(core))
 

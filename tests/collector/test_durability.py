@@ -15,9 +15,9 @@ from google.rpc.status_pb2 import Status
 from streamtriage.collector.otlp_decode import PROTOBUF
 from tests.collector.conftest import stored_span_ids
 from tests.collector.otlp_payloads import make_request, make_span
+from tests.conftest import free_port
 from tests.support.clickhouse_standin import ClickHouseStandin
 from tests.support.collector_proc import CollectorProcess, collector_process
-from tests.conftest import free_port
 
 
 def _send(svc: CollectorProcess, n: int = 20) -> tuple[int, dict[str, str], str, set[str]]:

@@ -13,7 +13,7 @@ from tests.collector.otlp_payloads import json_request, make_request, make_span
 
 
 def _row(row: list) -> dict:
-    return dict(zip(INSERT_COLUMNS, row))
+    return dict(zip(INSERT_COLUMNS, row, strict=False))
 
 
 def test_json_hex_ids_enum_ints_and_names_and_camel_case() -> None:

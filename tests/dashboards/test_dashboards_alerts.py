@@ -32,7 +32,7 @@ def evaluate(dataset: Any, uid: str, at: datetime) -> dict[tuple[tuple[str, str]
     assert threshold["type"] == "gt"
     firing = {}
     for row in result.result_rows:
-        labels = tuple((c, v) for c, v in zip(result.column_names, row) if isinstance(v, str))
+        labels = tuple((c, v) for c, v in zip(result.column_names, row, strict=False) if isinstance(v, str))
         numbers = [v for v in row if isinstance(v, (int, float)) and not isinstance(v, bool)]
         assert len(numbers) == 1, f"{uid}: a table alert query needs exactly one numeric column, got {row}"
         if numbers[0] > threshold["params"][0]:

@@ -5,8 +5,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from streamtriage.dashboards.macros import (MacroError, QueryContext, Variable, apply_template_variables,
-                                            expand_alert_sql, expand_macros, expand_panel_sql)
+from streamtriage.dashboards.macros import (
+    MacroError,
+    QueryContext,
+    Variable,
+    apply_template_variables,
+    expand_alert_sql,
+    expand_macros,
+    expand_panel_sql,
+)
 
 # The plugin docs' example range: 1415792726 .. 1447328726.
 FROM = datetime.fromtimestamp(1415792726, timezone.utc)

@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,12 +96,12 @@ def rows(p: Pipeline, uid: str, title: str, **selected: Variable) -> list[dict[s
     (q,) = [q for q in panel_queries(DASHES[uid]) if q.title == title]
     ctx = context_for(DASHES[uid], p.time_from, p.time_to, 60.0, selected)
     res = p.client.query(expand_panel_sql(q.sql, ctx))
-    return [dict(zip(res.column_names, r)) for r in res.result_rows]
+    return [dict(zip(res.column_names, r, strict=False)) for r in res.result_rows]
 
 
 def test_every_panel_variable_and_alert_query_runs_on_pipeline_data(pipeline: Pipeline) -> None:
     empty = []
-    for uid, dash in DASHES.items():
+    for _uid, dash in DASHES.items():
         ctx = context_for(dash, pipeline.time_from, pipeline.time_to)
         for q in [*variable_queries(dash), *panel_queries(dash)]:
             if not pipeline.client.query(expand_panel_sql(q.sql, ctx)).result_rows:
@@ -205,7 +204,7 @@ def test_alerts_fire_on_pipeline_data(pipeline: Pipeline) -> None:
         ctx = QueryContext(at - timedelta(seconds=a["relativeTimeRange"]["from"]), at)
         res = pipeline.client.query(expand_alert_sql(a["model"]["rawSql"], ctx))
         limit = rule["data"][2]["model"]["conditions"][0]["evaluator"]["params"][0]
-        return {tuple((c, v) for c, v in zip(res.column_names, row) if isinstance(v, str))
+        return {tuple((c, v) for c, v in zip(res.column_names, row, strict=False) if isinstance(v, str))
                 for row in res.result_rows if row[-1] > limit}
 
     assert firing("streamtriage-failure-rate") == {(("service", SERVICE),)}

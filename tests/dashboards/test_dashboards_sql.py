@@ -22,7 +22,7 @@ ALL_QUERIES = [(uid, q) for uid, d in DASHES.items() for q in [*variable_queries
 def run(dataset: Any, uid: str, sql: str, **selected: Variable) -> list[dict[str, Any]]:
     ctx = context_for(DASHES[uid], dataset.time_from, dataset.time_to, 60.0, selected)
     result = dataset.client.query(expand_panel_sql(sql, ctx))
-    return [dict(zip(result.column_names, row)) for row in result.result_rows]
+    return [dict(zip(result.column_names, row, strict=False)) for row in result.result_rows]
 
 
 def panel(dataset: Any, uid: str, title: str, **selected: Variable) -> list[dict[str, Any]]:

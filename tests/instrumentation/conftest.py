@@ -1,7 +1,8 @@
 """Fixtures for hook tests: an instrumented SDK exporting to memory, and span lookup helpers."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider

@@ -121,7 +121,7 @@ def test_garbage_collected_stream_is_cancelled_gc(hooked, mini_url):
 def test_app_exception_in_with_block_is_app_error(hooked, mini_url):
     with pytest.raises(KeyError):
         with client(mini_url).chat.completions.create(model="mini-healthy", messages=MSGS, stream=True) as s:
-            for chunk in s:
+            for _chunk in s:
                 raise KeyError("finish_reason")
     a = hooked.call().attributes
     assert a["streamtriage.outcome"] == "app_error"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from streamtriage.instrumentation import OpenAIInstrumentor, calls, patches, reset_stats, stats
 

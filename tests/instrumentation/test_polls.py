@@ -2,7 +2,8 @@
 tied to the call that created the object; and ``submit_tool_outputs_and_poll`` as a helper loop."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest

@@ -10,7 +10,8 @@ simulator was seen to mix Responses lifecycle frames between concurrent streams 
 from __future__ import annotations
 
 import gc
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest

@@ -57,7 +57,7 @@ class ClickHouseStandin:
         auth = f"{self.user}:{self.password}@" if self.user and self.password else ""
         return f"http://{auth}127.0.0.1:{self.port}"
 
-    def start(self) -> "ClickHouseStandin":
+    def start(self) -> ClickHouseStandin:
         if self.proc is not None and self.proc.poll() is None:
             return self
         self.path.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ class ClickHouseStandin:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "ClickHouseStandin":
+    def __enter__(self) -> ClickHouseStandin:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -126,8 +126,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from streamtriage.collector.clickhouse_http import (ChdbEngine, ClickHouseHTTP, Credentials, asgi_app,
-                                                         listening_socket)
+    from streamtriage.collector.clickhouse_http import (
+        ChdbEngine,
+        ClickHouseHTTP,
+        Credentials,
+        asgi_app,
+        listening_socket,
+    )
 
     engine = ChdbEngine(os.path.realpath(args.path))
     creds = Credentials(args.user, args.password) if args.user and args.password else None

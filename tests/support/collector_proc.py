@@ -4,9 +4,10 @@ One decoder process keeps the real multi-process ingest path at the smallest cos
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from streamtriage.collector import process as _process
 from streamtriage.collector.process import CollectorProcess, free_port
