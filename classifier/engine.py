@@ -69,20 +69,23 @@ class Engine:
             raise ValueError("rule masks hold 64 rules; split the mask before adding more")
         # Rules indexed by the (outcome, api) pairs their `when` allows (static analysis), so a record
         # is only tried against rules that could apply to it.
-        allowed = {i: (allowed_values(e.rule.spec["when"], "outcome"), allowed_values(e.rule.spec["when"], "api"))
-                   for i, e in self._rules}  # type: ignore[union-attr]
+        allowed: dict[int, tuple[set[str] | None, set[str] | None]] = {}
+        for i, e in self._rules:
+            assert e.rule is not None  # kb.rules lists entries that have one
+            when = e.rule.spec["when"]
+            allowed[i] = (allowed_values(when, "outcome"), allowed_values(when, "api"))
         outcomes = set(FAILED_OUTCOMES) | {"completed", "no_terminal", "cancelled", "open"}
         apis = {"chat.completions", "responses", "assistants.runs", "vector_stores.files",
                 "vector_stores.file_batches", "vector_stores"}
-        for _i, (o, a) in allowed.items():
-            outcomes |= o or set()
-            apis |= a or set()
+        for rule_outcomes, rule_apis in allowed.values():
+            outcomes |= rule_outcomes or set()
+            apis |= rule_apis or set()
         self._index: dict[tuple[str, str], list[tuple[int, KbEntry]]] = {}
-        for o in outcomes:
-            for a in apis:
-                self._index[(o, a)] = [(i, e) for i, e in self._rules
-                                       if (allowed[i][0] is None or o in allowed[i][0])
-                                       and (allowed[i][1] is None or a in allowed[i][1])]
+        for outcome in outcomes:
+            for api in apis:
+                self._index[(outcome, api)] = [
+                    (i, e) for i, e in self._rules
+                    if ((ao := allowed[i][0]) is None or outcome in ao) and ((aa := allowed[i][1]) is None or api in aa)]
 
     def prefilter_sql(self) -> str:
         """SQL over a call span row: false only for calls that no rule (nor the unclassified fallback) can match."""
@@ -129,7 +132,7 @@ class Engine:
         out: list[tuple[float, int, int, Match]] = []
         mask = rec.get("_rule_mask")
         rules = self._rules_for_mask(mask) if mask is not None else \
-            self._index.get((rec.get("outcome"), rec.get("api")), self._rules)
+            self._index.get((str(rec.get("outcome")), str(rec.get("api"))), self._rules)
         for order, entry in rules:
             rule = entry.rule
             assert rule is not None
@@ -215,7 +218,7 @@ def allowed_values(spec: Any, field: str) -> set[str] | None:
                     sub = a if sub is None else sub & a
         elif key == "any":
             alts = [allowed_values(s, field) for s in val]
-            sub = None if any(a is None for a in alts) else set().union(*alts)
+            sub = None if any(a is None for a in alts) else set().union(*(a for a in alts if a is not None))
         if sub is not None:
             found = sub if found is None else found & sub
     return found

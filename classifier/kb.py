@@ -135,9 +135,7 @@ def _closed(obj: Any, keys: Iterable[str], where: str) -> Mapping[str, Any]:
     return obj
 
 
-def _prob(v: Any, where: str, allow_none: bool = False) -> float | None:
-    if v is None and allow_none:
-        return None
+def _prob(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
         raise _fail(where, f"expected a number in [0, 1], got {v!r}")
     return float(v)
@@ -203,7 +201,8 @@ def _validate_entry(raw: Any, where: str, compiler: Compiler) -> KbEntry:
         f = _closed(f, INEFFECTIVE_KEYS, f"{where}.ineffective[{i}]")
         if not isinstance(f.get("text"), str):
             raise _fail(f"{where}.ineffective[{i}]", "needs text")
-        _prob(f.get("fail_rate"), f"{where}.ineffective[{i}].fail_rate", allow_none=True)
+        if f.get("fail_rate") is not None:
+            _prob(f["fail_rate"], f"{where}.ineffective[{i}].fail_rate")
     for i, f in enumerate(raw.get("evidence") or []):
         f = _closed(f, LINK_KEYS, f"{where}.evidence[{i}]")
         if not isinstance(f.get("url"), str):
@@ -246,10 +245,10 @@ def load_kb(paths: Iterable[Path] | Path | None = None) -> KnowledgeBase:
                 raise KbError(f"{path.name}: duplicate id {entry.id}")
             entry.source = path.name
             kb.entries[entry.id] = entry
-    for e in kb:
-        for other in e.data.get("distinguish_from") or []:
+    for entry in kb:
+        for other in entry.data.get("distinguish_from") or []:
             if other not in kb.entries:
-                raise KbError(f"{e.source} ({e.id}): distinguish_from names unknown entry {other}")
+                raise KbError(f"{entry.source} ({entry.id}): distinguish_from names unknown entry {other}")
     return kb
 
 

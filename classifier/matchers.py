@@ -201,7 +201,7 @@ class Compiler:
                 def test(s: str) -> bool:
                     return any(x.search(s) for x in rx)
             else:
-                def test(s):
+                def test(s: str) -> bool:
                     return any(fnmatch.fnmatchcase(s, p) for p in pats)
             if kind == "list":
                 return lambda r, th: any(test(x) for x in (r.get(name) or ()))
@@ -230,11 +230,11 @@ class Compiler:
             def hit(r, th):
                 return not s.isdisjoint(r.get(name) or ())
         elif kind == "str":
-            s = set(vals)
+            s = frozenset(vals)
             def hit(r, th):
                 return (r.get(name) or "") in s
         else:
-            s = set(vals)
+            s = frozenset(vals)
             def hit(r, th):
                 return r.get(name) in s
         return hit if op in ("eq", "in") else (lambda r, th: not hit(r, th))
@@ -269,23 +269,17 @@ class Compiler:
         for k, v in val.items():
             p = f"{path}.{k}"
             if k == "class":
-                names = set(_names(v, p))
-                preds.append(lambda r, th, n=names: not n.isdisjoint(short_names(r)))
+                preds.append(_class_pred(frozenset(_names(v, p)), short_names))
             elif k == "raised":
-                names = set(_names(v, p))
-                quals = {x for x in names if "." in x}
-                preds.append(lambda r, th, n=names, q=quals: bool(r.get(tfield)) and (
-                    _cls_name(r[tfield]) in n or r[tfield] in q))
+                preds.append(_raised_pred(frozenset(_names(v, p)), tfield))
             elif k == "module":
-                pats = _names(v, p)
-                preds.append(lambda r, th, ps=pats: any(
-                    fnmatch.fnmatchcase(_cls_module(c).split(".")[0], x) for c in classes(r) for x in ps))
+                preds.append(_module_pred(_names(v, p), classes))
             elif k == "message":
                 try:
                     rx = re.compile(str(v))
                 except re.error as e:
                     raise MatchError(f"{p}: bad regex: {e}") from None
-                preds.append(lambda r, th, x=rx: bool(x.search(r.get(mfield) or "")))
+                preds.append(_message_pred(rx, mfield))
             else:
                 raise MatchError(f"{p}: unknown key {k!r}; known: {', '.join(EXC_KEYS)}")
         return _conj(preds)
@@ -303,23 +297,45 @@ class Compiler:
 
         for k, v in val.items():
             p = f"{path}.{k}"
-            if k == "contains":
-                pats = _names(v, p)
-                preds.append(lambda r, th, ps=pats: all(has(r.get("events") or [], x) for x in ps))
-            elif k == "missing":
-                pats = _names(v, p)
-                preds.append(lambda r, th, ps=pats: not any(has(r.get("events") or [], x) for x in ps))
+            if k in ("contains", "missing"):
+                preds.append(_events_pred(_names(v, p), has, want_all=(k == "contains")))
             elif k in ("first", "last"):
-                pats = _names(v, p)
-                idx = 0 if k == "first" else -1
-                preds.append(lambda r, th, ps=pats, i=idx: bool(r.get("events")) and any(
-                    fnmatch.fnmatchcase(r["events"][i], x) for x in ps))
+                preds.append(_end_event_pred(_names(v, p), 0 if k == "first" else -1))
             elif k == "count":
                 sub = self._field("event_count", v, p)
                 preds.append(sub)
             else:
                 raise MatchError(f"{p}: unknown key {k!r}; known: {', '.join(EVENT_KEYS)}")
         return _conj(preds)
+
+
+# -- predicate factories (one closure per rule clause, typed, bound to their own values) ------------
+def _class_pred(names: frozenset[str], short_names: Callable[[Record], frozenset[str]]) -> Pred:
+    return lambda r, th: not names.isdisjoint(short_names(r))
+
+
+def _raised_pred(names: frozenset[str], tfield: str) -> Pred:
+    quals = frozenset(x for x in names if "." in x)
+    return lambda r, th: bool(r.get(tfield)) and (_cls_name(r[tfield]) in names or r[tfield] in quals)
+
+
+def _module_pred(pats: list[str], classes: Callable[[Record], Any]) -> Pred:
+    return lambda r, th: any(
+        fnmatch.fnmatchcase(_cls_module(c).split(".")[0], x) for c in classes(r) for x in pats)
+
+
+def _message_pred(rx: re.Pattern[str], mfield: str) -> Pred:
+    return lambda r, th: bool(rx.search(r.get(mfield) or ""))
+
+
+def _events_pred(pats: list[str], has: Callable[[list[str], str], bool], *, want_all: bool) -> Pred:
+    if want_all:
+        return lambda r, th: all(has(r.get("events") or [], x) for x in pats)
+    return lambda r, th: not any(has(r.get("events") or [], x) for x in pats)
+
+
+def _end_event_pred(pats: list[str], idx: int) -> Pred:
+    return lambda r, th: bool(r.get("events")) and any(fnmatch.fnmatchcase(r["events"][idx], x) for x in pats)
 
 
 # -- SQL pushdown ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ that turns such a row into a record, used both by the SQL path and by tests that
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +133,7 @@ def _to_float(raw: Any) -> float | None:
         return None
 
 
-_CONVERTERS = {"str": str, "bool": lambda raw: raw is True or str(raw).lower() == "true",
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {"str": str, "bool": lambda raw: raw is True or str(raw).lower() == "true",
                "int": _to_int, "float": _to_float, "list": lambda raw: _conv("list", raw)}
 _CALL_CONV = [(attr, name, _CONVERTERS[kind]) for attr, name, kind in CALL_ATTRS]
 

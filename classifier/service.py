@@ -269,7 +269,8 @@ class _LockedClient:
 
 class _Held:
     def __init__(self, lock: Any, open_stream: Any) -> None:
-        self._lock, self._open, self._cm = lock, open_stream, None
+        self._lock, self._open = lock, open_stream
+        self._cm: Any = None
 
     def __enter__(self) -> Any:
         self._lock.acquire()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -129,9 +130,12 @@ def _read_file(path: Path) -> dict[str, Any]:
 
         data = yaml.safe_load(text) or {}
     elif path.suffix == ".toml":
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
 
-        data = tomllib.loads(text)
+            data = tomllib.loads(text)
+        else:
+            raise SettingsError(f"{path}: TOML settings need Python 3.11 or newer; use YAML or JSON")
     else:
         data = json.loads(text)
     if not isinstance(data, dict):

@@ -260,6 +260,9 @@ class Writer:
                 backoff = min(backoff * 2, self.settings.replay_backoff_max_s)
                 self._drain_wake.set()
 
+    def _read_segment(self, path: Path) -> list[Record]:
+        return list(self.spool.read(path))
+
     async def _drain_once(self) -> None:
         loop = asyncio.get_running_loop()
         if any(not fut.done() for fut, _, _ in self._late):
@@ -282,7 +285,7 @@ class Writer:
         records: list[Record] = []
         for i, path in enumerate(segments):
             try:
-                records += await loop.run_in_executor(self._spool_exec, lambda p=path: list(self.spool.read(p)))
+                records += await loop.run_in_executor(self._spool_exec, self._read_segment, path)
             except SpoolCorrupt:
                 await loop.run_in_executor(self._spool_exec, self.spool.quarantine, path)
                 continue

@@ -78,7 +78,8 @@ def api_error_fields(exc: BaseException) -> tuple[str | None, str | None]:
     etype = getattr(exc, "type", None)
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        err = body.get("error")
+        inner = err if isinstance(err, dict) else body
         code = code if code is not None else inner.get("code")
         etype = etype if etype is not None else inner.get("type")
     return (str(code) if code is not None else None, str(etype) if etype is not None else None)

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]  # the installed package hides it from mypy
 
 from . import patches
 from .calls import Config
@@ -32,7 +32,7 @@ def _env_bool(name: str, default: bool) -> bool:
     return v.strip().lower() in ("1", "true", "yes", "on")
 
 
-class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OpenAIInstrumentor(BaseInstrumentor):
     """Wraps the openai SDK (sync and async) and emits call, event and poll spans.
 
     Options of ``instrument()``: ``tracer_provider``, ``coalesce_deltas`` (default ``True``),

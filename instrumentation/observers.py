@@ -259,8 +259,9 @@ def observe_result(st: CallState, obj: Any) -> None:
         if st.content is not None:
             for c in choices:
                 msg = getattr(c, "message", None)
-                if getattr(msg, "content", None):
-                    st.content.append(msg.content)
+                text = getattr(msg, "content", None)
+                if text:
+                    st.content.append(text)
     _usage(st, getattr(obj, "usage", None))
     _response_final(st, obj)
     le = getattr(obj, "last_error", None)

@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# Builds .venv-openai1: the same package with the openai 1.x line (httpx transport), so tests can
-# drive the real 1.x SDK in a subprocess next to the main 3.x environment
-# (tests/simulator/test_sim_sdk_matrix.py). Re-running is cheap: a stamp of the requirements and
-# pyproject.toml skips the install when nothing changed.
+# Builds one virtualenv per older openai SDK line, each with this package installed editable, so the
+# tests can drive the real SDK of every supported line in a subprocess next to the main environment
+# (which has the newest 3.x, httpx2 transport):
+#   .venv-openai1  openai 1.x (httpx)
+#   .venv-openai2  openai 2.x (httpx)
+# Re-running is cheap: a stamp of the requirements, pyproject.toml and setup.py skips an up-to-date venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OPENAI1="${STREAMTRIAGE_OPENAI1:-openai==1.109.1}"
-VENV=.venv-openai1
-REQS=("$OPENAI1" "httpx<0.29" "pytest>=8" "pytest-timeout>=2.3")
-STAMP="$VENV/.streamtriage-stamp"
-want="$(printf '%s\n' "${REQS[@]}" | cat - pyproject.toml setup.py | sha256sum | cut -d' ' -f1)"
+PY="${PYTHON:-python3}"
 
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import openai,sys; sys.exit(0 if openai.__version__.startswith('1.') else 1)" 2>/dev/null; then
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-fi
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" -c "import streamtriage.simulator, openai, pytest" 2>/dev/null; then
-  echo "sdk-matrix: $VENV up to date (openai $("$VENV/bin/python" -c 'import openai; print(openai.__version__)'))"
-  exit 0
-fi
-"$VENV/bin/python" -m pip install -q -e ".[collector]" "${REQS[@]}"
-"$VENV/bin/python" -c "import openai, streamtriage.simulator; assert openai.__version__.startswith('1.'), openai.__version__"
-echo "$want" > "$STAMP"
-echo "sdk-matrix: built $VENV with openai $("$VENV/bin/python" -c 'import openai; print(openai.__version__)')"
+build() {  # build VENV MAJOR SPEC
+  local venv="$1" major="$2" spec="$3"
+  local reqs=("$spec" "httpx<0.29" "pytest>=8" "pytest-timeout>=2.3")
+  local stamp="$venv/.streamtriage-stamp" want
+  want="$(printf '%s\n' "${reqs[@]}" | cat - pyproject.toml setup.py | sha256sum | cut -d' ' -f1)"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sys; sys.exit(0)" 2>/dev/null; then
+    rm -rf "$venv"
+    "$PY" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+  fi
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+     && "$venv/bin/python" -c "import streamtriage.simulator, openai, pytest, sys; sys.exit(0 if openai.__version__.startswith('$major.') else 1)" 2>/dev/null; then
+    echo "sdk-matrix: $venv up to date (openai $("$venv/bin/python" -c 'import openai; print(openai.__version__)'))"
+    return
+  fi
+  "$venv/bin/python" -m pip install -q -e ".[collector]" "${reqs[@]}"
+  "$venv/bin/python" -c "import openai, streamtriage.simulator; assert openai.__version__.startswith('$major.'), openai.__version__"
+  echo "$want" > "$stamp"
+  echo "sdk-matrix: built $venv with openai $("$venv/bin/python" -c 'import openai; print(openai.__version__)')"
+}
+
+build .venv-openai1 1 "${STREAMTRIAGE_OPENAI1:-openai==1.109.1}"
+build .venv-openai2 2 "${STREAMTRIAGE_OPENAI2:-openai==2.54.0}"

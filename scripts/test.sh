@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The project's test command (README): installs the package with its dev extra, prepares the
-# second SDK environment (openai 1.x) and runs the whole suite.
+# The project's test command (README): installs the package with its dev extra, builds the older
+# SDK-line environments (openai 1.x and 2.x), lints (ruff), type-checks (mypy) and runs the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e ".[dev]"
 bash scripts/sdk-matrix.sh
 # The official Node ClickHouse client for tests/clickhouse_http (into tests/node/node_modules).
 if command -v npm >/dev/null 2>&1; then
-  npm install --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null \
-    || echo "test.sh: npm install in tests/node failed; the Node client tests will fail" >&2
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null \
+    || echo "test.sh: npm ci in tests/node failed; the Node client tests will fail" >&2
 fi
+echo "test.sh: ruff check ."
+python3 -m ruff check .
+echo "test.sh: mypy (scripts/typecheck.sh)"
+bash scripts/typecheck.sh
 status=0
 python3 -m pytest -q "$@" || status=$?
 if [ "$status" -eq 5 ]; then

@@ -1,8 +1,8 @@
 """End to end accuracy: every simulator scenario, real SDK -> hook -> OTLP -> collector -> chDB ->
 classifier, must get its expected label; healthy scenarios must get none.
 
-openai 3.x runs in this interpreter and openai 1.x from ``.venv-openai1`` (scripts/sdk-matrix.sh), both
-at once against one collector, each through ``python -m streamtriage.scenario_suite`` (the runner the
+openai 3.x runs in this interpreter and openai 1.x and 2.x from their virtualenvs
+(tests/support/sdk_lines.py, built by scripts/sdk-matrix.sh), all at once against one collector, each through ``python -m streamtriage.scenario_suite`` (the runner the
 demo uses). Labels are matched to scenarios by trace id. Prints accuracy per expected category and a
 confusion table (``-s`` shows it; also written to bench/results/classifier_accuracy.txt). Thresholds are
 shortened through the collector's environment, as an operator sets their own limits; the proxy limit
@@ -27,15 +27,15 @@ from streamtriage.scenario_suite import (
     match,
 )
 from tests.support.collector_proc import collector_process
+from tests.support.sdk_lines import OLDER_LINES, matrix_disabled, python_for
 
 REPO = Path(__file__).resolve().parents[2]
-VENV1_PY = REPO / ".venv-openai1" / "bin" / "python"
 
 
 def _pythons() -> dict[str, str]:
     pythons = {"sdk3": sys.executable}
-    if VENV1_PY.exists() and not os.environ.get("STREAMTRIAGE_NO_SDK_MATRIX"):
-        pythons["sdk1"] = str(VENV1_PY)
+    if not matrix_disabled():
+        pythons.update({f"sdk{major}": str(python_for(major)) for major in sorted(OLDER_LINES)})
     return pythons
 
 

@@ -1,6 +1,6 @@
-"""Starts the openai 1.x run of the scenario tests in the background as soon as the simulator tests
-begin, so its (mostly waiting) scenarios overlap with the 3.x run instead of adding to the suite time.
-test_sim_sdk_matrix.py collects the result."""
+"""Starts the scenario tests under every older openai line (1.x, 2.x) in the background as soon as
+the simulator tests begin, so their (mostly waiting) scenarios overlap with the 3.x run instead of
+adding to the suite time. test_sim_sdk_matrix.py collects the results."""
 from __future__ import annotations
 
 import os
@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.sdk_lines import OLDER_LINES, matrix_disabled
+
 REPO = Path(__file__).resolve().parents[2]
-VENV_PY = REPO / ".venv-openai1" / "bin" / "python"
 
 
 class BackgroundRun:
-    def __init__(self) -> None:
+    def __init__(self, python: Path) -> None:
         self.log = tempfile.TemporaryFile(mode="w+")
         # The child must not start its own background run (it loads this conftest too).
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", STREAMTRIAGE_NO_SDK_MATRIX="1")
         self.proc = subprocess.Popen(
-            [str(VENV_PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
              str(REPO / "tests" / "simulator" / "test_sim_scenarios.py")],
             cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
@@ -46,18 +47,19 @@ _MATRIX_SELECTED = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Start the background run only when the matrix test will actually run."""
+    """Start the background runs only when the matrix test will actually run."""
     global _MATRIX_SELECTED
-    _MATRIX_SELECTED = any(item.name == "test_scenarios_pass_under_openai_1x" for item in items)
+    _MATRIX_SELECTED = any(item.name.startswith("test_scenarios_pass_under_older_openai") for item in items)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def openai1_run() -> Iterator[BackgroundRun | None]:
-    if not _MATRIX_SELECTED or not VENV_PY.exists() or os.environ.get("STREAMTRIAGE_NO_SDK_MATRIX"):
-        yield None
+def older_sdk_runs() -> Iterator[dict[str, BackgroundRun]]:
+    if not _MATRIX_SELECTED or matrix_disabled():
+        yield {}
         return
-    run = BackgroundRun()
+    runs = {major: BackgroundRun(py) for major, py in OLDER_LINES.items() if py.exists()}
     try:
-        yield run
+        yield runs
     finally:
-        run.stop()
+        for run in runs.values():
+            run.stop()
