@@ -63,9 +63,13 @@ def apply_migrations(client: Any, database: str, ttl_days: int, label_ttl_days: 
         " Version UInt32, Name String, Checksum String, AppliedAt DateTime64(3) DEFAULT now64(3)"
         ") ENGINE = ReplacingMergeTree ORDER BY Version"
     )
-    done = {row[0] for row in client.query(f"SELECT Version FROM {db}.{MIGRATIONS_TABLE}").result_rows}
+    done = {int(v): (str(name), str(checksum)) for v, name, checksum in client.query(
+        f"SELECT Version, argMax(Name, AppliedAt), argMax(Checksum, AppliedAt) FROM {db}.{MIGRATIONS_TABLE} "
+        "GROUP BY Version").result_rows}
+    shipped = load_migrations()
+    check_history(shipped, done)
     applied: list[str] = []
-    for mig in load_migrations():
+    for mig in shipped:
         if mig.version in done:
             continue
         for stmt in mig.statements(db=db, ttl_days=int(ttl_days), label_ttl_days=int(label_ttl_days)):
@@ -77,6 +81,29 @@ def apply_migrations(client: Any, database: str, ttl_days: int, label_ttl_days: 
     _apply_ttl(client, database, "otel_traces_trace_id_ts", "toDateTime(Start)", ttl_days)
     _apply_ttl(client, database, "streamtriage_labels", "toDateTime(Timestamp)", label_ttl_days)
     return applied
+
+
+class MigrationHistoryError(RuntimeError):
+    """The store's applied migrations disagree with the shipped files: refuse to start."""
+
+
+def check_history(shipped: list[Migration], done: dict[int, tuple[str, str]]) -> None:
+    """An applied migration is history: its file may not change, nor disappear.
+
+    Editing a past migration would leave stores created before and after the edit with different
+    schemas under the same version; the fix is a new numbered file.
+    """
+    by_version = {m.version: m for m in shipped}
+    for version, (name, checksum) in sorted(done.items()):
+        mig = by_version.get(version)
+        if mig is None:
+            raise MigrationHistoryError(
+                f"migration {version:04d} ({name}) is applied in the store but not shipped: "
+                "this store was migrated by a newer streamtriage")
+        if mig.checksum != checksum:
+            raise MigrationHistoryError(
+                f"collector/migrations/{mig.name} was edited after it was applied (checksum {checksum} in the "
+                f"store, {mig.checksum} shipped): restore the file and put the change in a new numbered migration")
 
 
 def _apply_ttl(client: Any, database: str, table: str, time_expr: str, days: int) -> None:

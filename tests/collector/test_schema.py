@@ -108,3 +108,22 @@ def test_changing_ttl_is_applied_without_a_new_migration(client, fresh_database:
                             parameters={"db": fresh_database}).result_rows)
     assert "toIntervalDay(7)" in ddl["otel_traces"] and "toIntervalDay(7)" in ddl["otel_traces_trace_id_ts"]
     assert "toIntervalDay(14)" in ddl["streamtriage_labels"]
+
+
+def test_an_edited_past_migration_is_refused_naming_the_file(client, fresh_database: str, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from streamtriage.collector import migrate
+
+    apply_migrations(client, fresh_database, 30, 90)
+    shipped = load_migrations()
+    edited = [replace(m, text=m.text + "\n-- a harmless-looking edit\n") if m.version == 2 else m for m in shipped]
+    monkeypatch.setattr(migrate, "load_migrations", lambda: edited)
+    with pytest.raises(migrate.MigrationHistoryError, match=r"0002_create_otel_traces_trace_id_ts\.sql was edited"):
+        apply_migrations(client, fresh_database, 30, 90)
+    # A migration the store has but this package does not ship (a newer streamtriage migrated it).
+    monkeypatch.setattr(migrate, "load_migrations", lambda: shipped[:-1])
+    with pytest.raises(migrate.MigrationHistoryError, match="not shipped"):
+        apply_migrations(client, fresh_database, 30, 90)
+    monkeypatch.setattr(migrate, "load_migrations", lambda: shipped)
+    assert apply_migrations(client, fresh_database, 30, 90) == []
