@@ -52,7 +52,7 @@ SHUTDOWN_HOOKS: list[Hook] = []
 
 def _migrate(store: Store) -> None:
     s = store.settings
-    applied = apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days)
+    applied = apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days, s.cluster)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
 

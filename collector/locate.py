@@ -102,4 +102,4 @@ def _migrate(store: Store) -> None:
     from .migrate import apply_migrations
 
     s = store.settings
-    apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days)
+    apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days, s.cluster)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .cluster_ddl import for_cluster, replicated_engine
+
 MIGRATIONS_TABLE = "streamtriage_migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -55,31 +57,52 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-def apply_migrations(client: Any, database: str, ttl_days: int, label_ttl_days: int) -> list[str]:
-    """Apply what is missing; returns the names applied now. ``client`` is a clickhouse-connect client."""
+def _history_table_ddl(db: str, cluster: str | None) -> str:
+    columns = "Version UInt32, Name String, Checksum String, AppliedAt DateTime64(3) DEFAULT now64(3)"
+    if cluster is None:
+        return f"CREATE TABLE IF NOT EXISTS {db}.{MIGRATIONS_TABLE} ({columns}) ENGINE = ReplacingMergeTree ORDER BY Version"
+    return (f"CREATE TABLE IF NOT EXISTS {db}.{MIGRATIONS_TABLE} ON CLUSTER `{cluster}` ({columns}) "
+            f"{replicated_engine('ReplacingMergeTree', '')} ORDER BY Version")
+
+
+def render_migrations(database: str, ttl_days: int, label_ttl_days: int,
+                      cluster: str | None = None) -> list[tuple[Migration, list[str]]]:
+    """Every shipped migration's statements as they would run: single node, or ``cluster``'s form."""
     db = f"`{database}`"
-    client.command(
-        f"CREATE TABLE IF NOT EXISTS {db}.{MIGRATIONS_TABLE} ("
-        " Version UInt32, Name String, Checksum String, AppliedAt DateTime64(3) DEFAULT now64(3)"
-        ") ENGINE = ReplacingMergeTree ORDER BY Version"
-    )
+    out = []
+    for mig in load_migrations():
+        stmts = mig.statements(db=db, ttl_days=int(ttl_days), label_ttl_days=int(label_ttl_days))
+        if cluster is not None:
+            stmts = [c for stmt in stmts for c in for_cluster(stmt, cluster)]
+        out.append((mig, stmts))
+    return out
+
+
+def apply_migrations(client: Any, database: str, ttl_days: int, label_ttl_days: int,
+                     cluster: str | None = None) -> list[str]:
+    """Apply what is missing; returns the names applied now. ``client`` is a clickhouse-connect client.
+
+    With ``cluster``, DDL runs ``ON CLUSTER`` in the replicated + distributed form (cluster_ddl.py).
+    """
+    db = f"`{database}`"
+    client.command(_history_table_ddl(db, cluster))
     done = {int(v): (str(name), str(checksum)) for v, name, checksum in client.query(
         f"SELECT Version, argMax(Name, AppliedAt), argMax(Checksum, AppliedAt) FROM {db}.{MIGRATIONS_TABLE} "
         "GROUP BY Version").result_rows}
-    shipped = load_migrations()
-    check_history(shipped, done)
+    rendered = render_migrations(database, ttl_days, label_ttl_days, cluster)
+    check_history([mig for mig, _ in rendered], done)
     applied: list[str] = []
-    for mig in shipped:
+    for mig, stmts in rendered:
         if mig.version in done:
             continue
-        for stmt in mig.statements(db=db, ttl_days=int(ttl_days), label_ttl_days=int(label_ttl_days)):
+        for stmt in stmts:
             client.command(stmt)
         client.insert(f"{MIGRATIONS_TABLE}", [[mig.version, mig.name, mig.checksum]],
                       column_names=["Version", "Name", "Checksum"], database=database)
         applied.append(mig.name)
-    _apply_ttl(client, database, "otel_traces", "toDateTime(Timestamp)", ttl_days)
-    _apply_ttl(client, database, "otel_traces_trace_id_ts", "toDateTime(Start)", ttl_days)
-    _apply_ttl(client, database, "streamtriage_labels", "toDateTime(Timestamp)", label_ttl_days)
+    _apply_ttl(client, database, "otel_traces", "toDateTime(Timestamp)", ttl_days, cluster)
+    _apply_ttl(client, database, "otel_traces_trace_id_ts", "toDateTime(Start)", ttl_days, cluster)
+    _apply_ttl(client, database, "streamtriage_labels", "toDateTime(Timestamp)", label_ttl_days, cluster)
     return applied
 
 
@@ -106,7 +129,10 @@ def check_history(shipped: list[Migration], done: dict[int, tuple[str, str]]) ->
                 f"store, {mig.checksum} shipped): restore the file and put the change in a new numbered migration")
 
 
-def _apply_ttl(client: Any, database: str, table: str, time_expr: str, days: int) -> None:
+def _apply_ttl(client: Any, database: str, table: str, time_expr: str, days: int,
+               cluster: str | None = None) -> None:
+    if cluster is not None:  # the data (and its TTL) lives in the local tables
+        table = f"{table}_local"
     rows = client.query(
         "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
         parameters={"db": database, "t": table},
@@ -115,4 +141,5 @@ def _apply_ttl(client: Any, database: str, table: str, time_expr: str, days: int
         return
     wanted = f"toIntervalDay({int(days)})"
     if wanted not in rows[0][0]:
-        client.command(f"ALTER TABLE `{database}`.`{table}` MODIFY TTL {time_expr} + {wanted}")
+        on = f" ON CLUSTER `{cluster}`" if cluster is not None else ""
+        client.command(f"ALTER TABLE `{database}`.`{table}`{on} MODIFY TTL {time_expr} + {wanted}")

@@ -40,6 +40,9 @@ class Settings:
     state_dir: str | None = None
     ttl_days: int = 30
     label_ttl_days: int = 90
+    # ClickHouse cluster name: migrations run ON CLUSTER as replicated local tables plus Distributed
+    # tables under the usual names (collector/cluster_ddl.py). Server stores only.
+    cluster: str | None = None
     # Ingest limits.
     max_body_bytes: int = 16 * 1024 * 1024
     max_decompressed_bytes: int = 64 * 1024 * 1024
@@ -77,6 +80,11 @@ class Settings:
                      "queue_max_spans", "batch_max_spans", "segment_max_bytes"):
             if int(getattr(self, name)) < (0 if name == "port" else 1):
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.cluster is not None:
+            if not self.cluster.replace("_", "").replace("-", "").isalnum():
+                raise SettingsError(f"cluster must be a plain identifier, got {self.cluster!r}")
+            if scheme == "chdb":
+                raise SettingsError("cluster needs a ClickHouse server store (--store http://...), not chdb://")
         if not self.database.replace("_", "").isalnum():
             raise SettingsError(f"database must be a plain identifier, got {self.database!r}")
 

@@ -24,6 +24,7 @@ app = typer.Typer(
 _GROUPS: list[str] = [
     "streamtriage.simulator.cli",
     "streamtriage.collector.cli",
+    "streamtriage.collector.migrate_cli",
     "streamtriage.dashboards.cli",
     "streamtriage.classifier.cli",
     "streamtriage.classifier.incidents_cli",
