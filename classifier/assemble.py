@@ -148,12 +148,13 @@ def object_key_clause() -> str:
             f"AND concat({G_EXPR}, '/', {K_EXPR}) IN {{keys:Array(String)}}")
 
 
-def open_keys_sql(db: str) -> str:
+def open_keys_sql(db: str, where: str = "") -> str:
     """Groups with children but no call span, since ``{lo:Int64}`` (rebuilds the open set on start)."""
     return (
         f"SELECT {G_EXPR} AS g, {K_EXPR} AS k FROM `{db}`.{TRACES} "
         "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND LlmSpan IN ('call', 'event', 'poll') "
-        "GROUP BY g, k HAVING countIf(LlmSpan = 'call') = 0"
+        + (f"AND {where} " if where else "")
+        + "GROUP BY g, k HAVING countIf(LlmSpan = 'call') = 0"
     )
 
 

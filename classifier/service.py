@@ -34,6 +34,7 @@ from .engine import Engine
 from .kb import KnowledgeBase, default_kb
 from .labels import KbStats, LabelStore, label_row, next_version, rule_version
 from .record import Record
+from .replicas import shard_clause
 from .thresholds import Thresholds
 
 log = logging.getLogger("streamtriage.classifier")
@@ -77,6 +78,20 @@ class Classifier:
         self.open_keys: set[str] = set()
         self._pass_lock = threading.Lock()
         self._stats: dict[str, KbStats] = {}
+        self.shard: tuple[int, int] = (0, 1)  # (index, count) among live replicas (classifier/replicas.py)
+
+    def set_shard(self, index: int, count: int) -> None:
+        """Classify only shard ``index`` of ``count`` from now on; a change re-reads the lookback window."""
+        with self._pass_lock:
+            if (index, count) != self.shard:
+                log.info("classification shard %d of %d (was %d of %d)", index, count, *self.shard)
+                self.shard = (index, count)
+                self.watermark_ns = None
+                self.open_keys = set()  # rebuilt for the new shard by the next incremental pass
+
+    def _sharded(self, where: str) -> str:
+        clause = shard_clause(*self.shard)
+        return f"{where} AND {clause}" if clause and where else (clause or where)
 
     # -- passes -------------------------------------------------------------------------------------
     def incremental(self, now_ns: int | None = None) -> PassResult:
@@ -90,7 +105,7 @@ class Classifier:
                 self._reload_open(now)
             res = PassResult("incremental")
             self._refresh_stats()
-            where = dirty_keys_clause(self.db) + " AND " + ruled_out_clause(self.db, self.engine.prefilter_sql())
+            where = self._sharded(dirty_keys_clause(self.db) + " AND " + ruled_out_clause(self.db, self.engine.prefilter_sql()))
             recs = iter_records(self.client_locked(), self.db, lo, now, where, {"since": since},
                                 mask_sql=self.engine.rule_mask_sql())
             self._run(recs, now, res)
@@ -112,10 +127,10 @@ class Classifier:
                 for i in range(0, len(by_trace), 10_000):
                     chunk = by_trace[i:i + 10_000]
                     tids = sorted({k.split("/", 1)[0] for k in chunk})
-                    self._run(iter_records(self.client_locked(), self.db, lo, now, key_list_clause(),
+                    self._run(iter_records(self.client_locked(), self.db, lo, now, self._sharded(key_list_clause()),
                                            {"keys": chunk, "tids": tids}), now, res)
                 if by_object:
-                    self._run(iter_records(self.client_locked(), self.db, lo, now, object_key_clause(),
+                    self._run(iter_records(self.client_locked(), self.db, lo, now, self._sharded(object_key_clause()),
                                            {"keys": by_object}), now, res)
             res.seconds = time.perf_counter() - t0
             return res
@@ -129,7 +144,7 @@ class Classifier:
             self._refresh_stats()
             res.phases["fix_rate_stats"] = time.perf_counter() - t0
             lo = since_ns if since_ns is not None else now - self.lookback_ns
-            where = candidate_keys_clause(self.db, self.engine.prefilter_sql())
+            where = self._sharded(candidate_keys_clause(self.db, self.engine.prefilter_sql()))
             t1 = time.perf_counter()
             res.covered = int(self.labels.query(
                 f"SELECT count() AS n FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' "
@@ -151,7 +166,7 @@ class Classifier:
         return _LockedClient(self.client, self.labels.lock)
 
     def _reload_open(self, now: int) -> None:
-        rows = self.labels.query(open_keys_sql(self.db), {"lo": now - self.lookback_ns})
+        rows = self.labels.query(open_keys_sql(self.db, shard_clause(*self.shard)), {"lo": now - self.lookback_ns})
         self.open_keys = {f"{r['g']}/{r['k']}" for r in rows}
 
     def _mark_followed_up(self, recs: list[Record]) -> None:

@@ -133,12 +133,21 @@ async def kb_entry(
     return entry_json(entry, lang, stats)
 
 
+def _sharded_pass(clf: Any, replicas: Any) -> None:
+    """Heartbeat, take this replica's share of the calls (classifier/replicas.py), classify it."""
+    clf.set_shard(*replicas.heartbeat())
+    clf.run_once()
+
+
 async def _loop(state: CollectorState, interval: float) -> None:
+    from streamtriage.classifier.replicas import Replicas
+
     clf = _classifier(state)
+    replicas = Replicas(clf.client, clf.db, ttl_s=max(30.0, 3 * interval), lock=clf.labels.lock)
     while True:
         await asyncio.sleep(interval)
         try:
-            await asyncio.to_thread(clf.run_once)
+            await asyncio.to_thread(_sharded_pass, clf, replicas)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a store outage must not end the loop
