@@ -60,12 +60,17 @@ def _extra(obj: Any, key: str) -> Any:
 def observe_chat(st: CallState, chunk: Any) -> None:
     choices = chunk.choices
     # fast path: one choice carrying only a text fragment (almost every chunk of a healthy stream),
-    # appended to the open coalesced group; this inlines CallState.delta's append path
-    if st.fast and choices and len(choices) == 1 and chunk.usage is None:
+    # appended to the open coalesced group; this inlines CallState.delta's append path. A chunk with
+    # content is a delta whatever else it carries: usage on every chunk (vLLM's continuous_usage_stats)
+    # is recorded without leaving the path.
+    if st.fast and choices and len(choices) == 1:
         c = choices[0]
         if c.finish_reason is None and c.index < st.nchoices:
             d = c.delta
             if d is not None and not d.tool_calls:
+                u = chunk.usage
+                if u is not None:
+                    _usage(st, u)
                 t = d.content
                 nbytes = (len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass"))) if t else 0
                 if st.p_type is CHAT_EVENT:
@@ -87,14 +92,16 @@ def observe_chat(st: CallState, chunk: Any) -> None:
 
 
 def _observe_chat_slow(st: CallState, chunk: Any, choices: Any) -> None:
-    if st.response_id is None:
-        st.response_id = getattr(chunk, "id", None) or ""
-        st.response_model = getattr(chunk, "model", None)
-        st.fast = st.content is None  # content capture needs every fragment: no fast path
+    if not (st.response_id and st.response_model):
+        _identify(st, chunk)
     if st.sse_error:
         st.sse_error = False
         _in_band_error(st, chunk)
         return
+    if not st.fast and choices:
+        # from the first chunk with choices on (Azure's first chunk has none, and no id or model);
+        # content capture needs every fragment: no fast path
+        st.fast = st.content is None
     nbytes = 0
     fr = None
     if choices:
@@ -121,11 +128,23 @@ def _observe_chat_slow(st: CallState, chunk: Any, choices: Any) -> None:
                 if fr is None:
                     fr = f
     usage = chunk.usage
-    if fr is None and usage is None and choices:
+    _usage(st, usage)
+    if fr is None and choices:  # a content chunk, whether or not it also carries usage
         st.delta(CHAT_EVENT, nbytes)
         return
-    _usage(st, usage)
     st.event(CHAT_EVENT, {"streamtriage.finish_reason": fr} if fr is not None else None, nbytes)
+
+
+def _identify(st: CallState, chunk: Any) -> None:
+    """Response id and model from the first chunk that has them (Azure's first chunk has both empty)."""
+    if not st.response_id:
+        rid = getattr(chunk, "id", None)
+        if rid:
+            st.response_id = rid
+    if not st.response_model:
+        model = getattr(chunk, "model", None)
+        if model and isinstance(model, str):
+            st.response_model = model
 
 
 def _in_band_error(st: CallState, obj: Any) -> None:

@@ -55,11 +55,15 @@ FAULTS: dict[str, str] = {
     "poll-status": "assistants: the run is created, but its GETs answer HTTP `status` (default 429; "
     "retry_after, retry_after_ms); times=N fails only the first N GETs",
     "slow-done": "polled object reaches its terminal status after `polls` GETs (healthy polling)",
+    "finish": "chat: the answer ends with finish_reason `reason` (any value, as providers send their own)",
 }
+#: Any fault on a chat stream may add ``provider=NAME`` to get that provider's stream shape
+#: (``simulator/provider_shapes.py``, ``PROVIDERS``): ``fault/finish;reason=eos;provider=together``.
+PROVIDER_PARAM = "provider"
 
 _FLOAT_KEYS = {"stall", "gap", "hold", "cut", "keepalive", "retry_after", "expire_after"}
 _INT_KEYS = {"after", "n", "status", "times", "retry_after_ms", "polls", "max_tokens", "truncated", "named",
-             "done", "expire"}
+             "done", "expire", "reasoning"}
 
 
 class FaultError(ValueError):
@@ -127,6 +131,10 @@ def parse_fault(model: str | None, headers: Mapping[str, str]) -> FaultSpec:
         params.update(parse_params(headers[PARAMS_HEADER]))
     if name not in FAULTS:
         raise FaultError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+    if PROVIDER_PARAM in params:
+        from .provider_shapes import check_provider  # the shapes import this module
+
+        check_provider(str(params[PROVIDER_PARAM]))
     return FaultSpec(name, params)
 
 

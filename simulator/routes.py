@@ -14,9 +14,10 @@ from typing import Any
 
 from . import payloads as p
 from .faults import FaultSpec
+from .provider_shapes import provider_chat_frames
 from .replies import Reply, StreamReply, status_reply
 from .state import PolledObject, RunState, SimState
-from .streams import Frames, chat_frames, responses_frames, run_frames
+from .streams import Frames, chat_finish, chat_frames, responses_frames, run_frames
 from .wire import Request
 
 
@@ -66,11 +67,11 @@ class ApiRoutes:
 
     async def _chat(self, req: Request, body: dict[str, Any], fault: FaultSpec) -> Reply | StreamReply:
         if body.get("stream"):
-            return StreamReply(chat_frames(body, fault, self.ids), fault, "chat")
+            frames = (provider_chat_frames if fault.get("provider") else chat_frames)(body, fault, self.ids)
+            return StreamReply(frames, fault, "chat")
         model = str(body.get("model") or "gpt-4o-mini")
         text = "".join(p.pieces(fault.int("n", 5), fault.get("text")))
-        finish = {"length": "length", "content-filter": "content_filter"}.get(fault.name, "stop")
-        return Reply(200, p.chat_completion(self.ids.new("chatcmpl"), model, text, finish))
+        return Reply(200, p.chat_completion(self.ids.new("chatcmpl"), model, text, chat_finish(fault) or "stop"))
 
     # --- Responses --------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import payloads as p
 from .faults import FAULTS, FaultError, FaultSpec, parse_fault
+from .provider_shapes import provider_error_frame
 from .replies import HTML_502, HTML_524, Reply, StreamReply, error_json, retry_headers
 from .routes import ApiRoutes
 from .state import LogEntry, SimState
@@ -233,7 +234,7 @@ class SimServer(ApiRoutes):
 
     def _error_frame(self, api: str, fault: FaultSpec, seq: int) -> bytes:
         if api == "chat":
-            return chat_error_frame(fault)
+            return provider_error_frame(fault) if fault.get("provider") else chat_error_frame(fault)
         if api == "responses":
             return responses_error_frame(fault, seq)
         return run_error_frame(fault)

@@ -59,8 +59,7 @@ def chat_frames(body: dict[str, Any], fault: FaultSpec, ids: p.Ids) -> Frames:
         frames.append(chunk({"role": "assistant", "content": "", "refusal": None}))
         for piece in p.pieces(n, fault.get("text")):
             frames.append(chunk({"content": piece}))
-        finish = {"finish-null": None, "finish-absent": None, "length": "length",
-                  "content-filter": "content_filter"}.get(name, "stop")
+        finish = chat_finish(fault)
         if name == "length":
             completion_tokens = int(max_tokens)
         frames.append(chunk({}, finish))
@@ -69,6 +68,14 @@ def chat_frames(body: dict[str, Any], fault: FaultSpec, ids: p.Ids) -> Frames:
                                        usage=p.chat_usage(12, completion_tokens))))
     frames.append(sse("[DONE]"))
     return Frames(frames, terminal=1)
+
+
+def chat_finish(fault: FaultSpec) -> str | None:
+    """The finish_reason a fault gives a chat answer (``finish;reason=X`` names any value, as providers do)."""
+    if fault.name == "finish":
+        return str(fault.get("reason", "stop"))
+    return {"finish-null": None, "finish-absent": None, "length": "length",
+            "content-filter": "content_filter"}.get(fault.name, "stop")
 
 
 def chat_error_frame(fault: FaultSpec) -> bytes:
