@@ -146,10 +146,10 @@ class Engine:
                 if clause.pred(rec, th):
                     if clause.weight > 0:
                         keep *= 1.0 - clause.weight
-                        said.append(clause.says)
+                        said.append(clause.text(rec))
                     else:
                         neg *= 1.0 + clause.weight
-                        said.append("against: " + clause.says)
+                        said.append("against: " + clause.text(rec))
             conf = min(MAX_CONFIDENCE, (1.0 - keep) * neg)
             conf = round(conf, 3)
             if conf < self.min_confidence:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .matchers import Compiler, MatchError, Pred
+from .record import FIELDS
 from .thresholds import DEFAULTS
 
 KB_DIR = Path(__file__).with_name("kb")
@@ -66,12 +67,29 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
+PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
+
+
 @dataclass
 class EvidenceClause:
     weight: float
     says: str
     pred: Pred
     spec: Any
+    fields: tuple[str, ...] = ()  # record fields named as ``{field}`` in ``says``
+
+    def text(self, rec: Mapping[str, Any]) -> str:
+        """``says`` with each ``{field}`` filled from the record, so the label names the value it saw
+        (``finish_reason "abort"``): a value no entry lists cannot be written into the text beforehand."""
+        if not self.fields:
+            return self.says
+        return PLACEHOLDER_RE.sub(lambda m: _shown(rec.get(m.group(1))), self.says)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return "?" if value is None else str(value)
 
 
 @dataclass
@@ -162,7 +180,11 @@ def compile_rule(spec: Any, where: str, compiler: Compiler, default_base: float)
             if not isinstance(ev.get("says"), str) or not ev["says"].strip():
                 raise _fail(f"{where}.evidence[{i}]", "`says` must explain the evidence in words")
             pred = compiler.compile(ev.get("match"), f"evidence[{i}].match")
-            clauses.append(EvidenceClause(float(w), ev["says"].strip(), pred, ev["match"]))
+            fields = tuple(PLACEHOLDER_RE.findall(ev["says"]))
+            unknown = [f for f in fields if f not in FIELDS]
+            if unknown:
+                raise _fail(f"{where}.evidence[{i}]", f"`says` names unknown field(s) {', '.join(unknown)}")
+            clauses.append(EvidenceClause(float(w), ev["says"].strip(), pred, ev["match"], fields))
     except MatchError as e:
         raise _fail(where, str(e)) from None
     base = _prob(spec.get("base", default_base), f"{where}.base")
