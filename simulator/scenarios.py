@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .faults import fault_model
+from .provider_scenarios import provider_scenarios
 
 APIS = ("chat.completions", "responses", "assistants.runs", "vector_stores.files", "vector_stores.file_batches",
         "vector_stores")
@@ -497,6 +498,9 @@ SCENARIOS: tuple[Scenario, ...] = (
       expected_outcome="cancelled", expected_terminal_seen=False, expected_status="in_progress", gives_up=True,
       app={"poll_interval_ms": 20, "deadline": 0.4}),
 )
+
+# OpenAI-compatible providers' own stream shapes (Azure, vLLM, Ollama, DeepSeek, OpenRouter, ...) and stops.
+SCENARIOS += provider_scenarios()
 
 # Scenarios the simulator and drivers support but the catalogue-wide hook / classifier tests do not yet:
 # - vs-store-*: the hook does not record ``vector_stores.create`` / ``.retrieve`` (span contract §4.1
