@@ -19,7 +19,7 @@ BOTH_USAGE = {"stream_options": {"include_usage": True, "continuous_usage_stats"
 
 def provider_scenarios() -> tuple[Scenario, ...]:
     """The provider scenarios; built when ``scenarios`` has defined what they are made of (it includes them)."""
-    from .scenarios import CHAT, INC, TRUNC, AppView, S
+    from .scenarios import CHAT, INC, LENGTH, PEER, TRUNC, AppView, S, _transport
 
     def _events(n: int) -> dict[str, AppView]:
         view = AppView(events=n)
@@ -78,7 +78,16 @@ def provider_scenarios() -> tuple[Scenario, ...]:
           "know: an incident naming it (vllm FinishReason.ABORT).", "finish", "vllm", params={"reason": "abort"},
           expected_kb_id="llm/unknown-finish-reason", expected_category=TRUNC, expected_finish_reason="abort",
           views=_events(7)),
-        P("provider-vllm-engine-error", "vLLM's in-band error after 3 chunks: data: {\"error\": {..., \"code\": 500}} "
+        # ---------------------------------------------------------------- transport and budget faults on the shapes
+    P("provider-deepseek-cut-in-reasoning", "DeepSeek stream cut (FIN) during the reasoning_content phase, after "
+      "the keep-alive comments, the role chunk and 3 reasoning chunks.", "cut", "deepseek", params={"after": 6},
+      expected_kb_id=PEER, expected_category=INC, expected_outcome="transport_error", expected_terminal_seen=False,
+      views=_transport("RemoteProtocolError", 4)),
+    P("provider-vllm-continuous-usage-length", "vLLM with continuous usage stopped by max_tokens: finish_reason "
+      "length, usage.completion_tokens == max_tokens on the last chunks.", "length", "vllm",
+      request={"max_tokens": 16, **BOTH_USAGE}, expected_kb_id=LENGTH, expected_category=TRUNC,
+      expected_finish_reason="length", views=_events(8)),
+    P("provider-vllm-engine-error", "vLLM's in-band error after 3 chunks: data: {\"error\": {..., \"code\": 500}} "
           "then data: [DONE] (vllm create_streaming_error_response; EngineDeadError's message).", "error-event",
           "vllm", params={"after": 3}, expected_kb_id="llm/self-hosted-engine-crash-mid-stream", expected_category=INC,
           expected_outcome="error_event", expected_terminal_seen=False, views=_in_band(3)),
