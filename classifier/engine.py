@@ -45,12 +45,18 @@ class Label:
     confidence: float
     evidence: list[str]
     alternatives: list[dict[str, Any]] = field(default_factory=list)
+    # Set by feedback (classifier/feedback.py): 'rule', 'confirmed' or 'feedback'; the entry the rules
+    # chose (None: kb_id); hidden by a mute.
+    source: str = "rule"
+    rule_kb_id: str | None = None
+    muted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kb_id": self.kb_id, "category": self.category, "title": self.title,
             "root_cause": self.root_cause, "confidence": self.confidence,
             "evidence": self.evidence, "alternatives": self.alternatives,
+            "source": self.source, "muted": self.muted,
         }
 
 

@@ -27,6 +27,8 @@ def incidents(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of a table."),
     threshold: list[str] = typer.Option([], "--threshold", help="When classifying the store directly: "
                                         "name=ms or api:name=ms (e.g. stall_ms=30000); env STREAMTRIAGE_STALL_MS..."),
+    kb_dir: str | None = typer.Option(None, "--kb-dir", help="When classifying the store directly: user "
+                                      "knowledge-base directory, as for `serve`. Env STREAMTRIAGE_KB_DIR."),
 ) -> None:
     """Failed calls with their root cause, newest first."""
     from streamtriage.classifier.thresholds import Thresholds
@@ -36,15 +38,18 @@ def incidents(
 
     try:
         parse_since(since)
-        settings = load_settings(config, store=store)
+        settings = load_settings(config, store=store, kb_dir=kb_dir)
         thresholds = Thresholds.from_env(flags=threshold)
+        from streamtriage.classifier.user_kb import load_with_user
+
+        kb = load_with_user(settings.kb_dir)
     except (ValueError, SettingsError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
     try:
         with locate(settings) as where:
             if where.store is not None:
-                _classify_direct(where.store, thresholds)
+                _classify_direct(where.store, thresholds, kb)
             rows = where.incidents(since=since, category=category, service=service, model=model, limit=limit)
     except (ServiceError, RuntimeError, OSError) as exc:
         typer.secho(f"cannot read incidents: {exc}", fg="red", err=True)
@@ -55,14 +60,14 @@ def incidents(
     _table(rows, since)
 
 
-def _classify_direct(store: Any, thresholds: Any) -> None:
+def _classify_direct(store: Any, thresholds: Any, kb: Any = None) -> None:
     from streamtriage.classifier.service import Classifier
 
     class _Client:
         def __getattr__(self, name: str) -> Any:
             return getattr(store._c(), name)
 
-    Classifier(_Client(), store.database, lock=store._lock, thresholds=thresholds).run_once()
+    Classifier(_Client(), store.database, lock=store._lock, thresholds=thresholds, kb=kb).run_once()
 
 
 def _table(rows: list[dict[str, Any]], since: str) -> None:

@@ -125,6 +125,7 @@ class KbEntry:
 @dataclass
 class KnowledgeBase:
     entries: dict[str, KbEntry] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)  # every file it was loaded from (rule version)
 
     def __iter__(self):
         return iter(self.entries.values())
@@ -241,8 +242,11 @@ def _validate_entry(raw: Any, where: str, compiler: Compiler) -> KbEntry:
                    dict(raw), rule)
 
 
-def load_kb(paths: Iterable[Path] | Path | None = None) -> KnowledgeBase:
-    """Load and validate every ``*.yaml`` under ``paths`` (default: the shipped ``kb/`` folder)."""
+def load_kb(paths: Iterable[Path] | Path | None = None, user_paths: Iterable[Path] = ()) -> KnowledgeBase:
+    """Load and validate every ``*.yaml`` under ``paths`` (default: the shipped ``kb/`` folder).
+
+    ``user_paths`` (a user knowledge-base directory's files, see ``user_kb``) go through the same
+    checks; their entries extend the shipped ones, or replace the shipped entry with the same id."""
     if paths is None:
         paths = KB_DIR
     if isinstance(paths, Path):
@@ -253,25 +257,32 @@ def load_kb(paths: Iterable[Path] | Path | None = None) -> KnowledgeBase:
         raise KbError(f"no knowledge base files in {paths}")
     compiler = Compiler(set(DEFAULTS))
     kb = KnowledgeBase()
-    for path in files:
-        try:
-            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
-        except yaml.YAMLError as e:
-            raise KbError(f"{path.name}: not valid YAML: {e}") from None
-        doc = _closed(doc, ("rule_language", "entries"), path.name)
-        if doc.get("rule_language") != RULE_LANGUAGE:
-            raise KbError(f"{path.name}: rule_language must be {RULE_LANGUAGE}")
-        for i, raw in enumerate(doc.get("entries") or []):
-            entry = _validate_entry(raw, f"{path.name}[{i}]", compiler)
-            if entry.id in kb.entries:
-                raise KbError(f"{path.name}: duplicate id {entry.id}")
-            entry.source = path.name
-            kb.entries[entry.id] = entry
+    for layer in (files, sorted(user_paths)):
+        seen: set[str] = set()  # ids are unique within a layer; a user entry may replace a shipped one
+        for path in layer:
+            for entry in _load_file(path, compiler):
+                if entry.id in seen:
+                    raise KbError(f"{path.name}: duplicate id {entry.id}")
+                seen.add(entry.id)
+                entry.source = path.name if layer is files else str(path)
+                kb.entries[entry.id] = entry
+        kb.files.extend(layer)
     for entry in kb:
         for other in entry.data.get("distinguish_from") or []:
             if other not in kb.entries:
                 raise KbError(f"{entry.source} ({entry.id}): distinguish_from names unknown entry {other}")
     return kb
+
+
+def _load_file(path: Path, compiler: Compiler) -> list[KbEntry]:
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except yaml.YAMLError as e:
+        raise KbError(f"{path.name}: not valid YAML: {e}") from None
+    doc = _closed(doc, ("rule_language", "entries"), path.name)
+    if doc.get("rule_language") != RULE_LANGUAGE:
+        raise KbError(f"{path.name}: rule_language must be {RULE_LANGUAGE}")
+    return [_validate_entry(raw, f"{path.name}[{i}]", compiler) for i, raw in enumerate(doc.get("entries") or [])]
 
 
 _DEFAULT: KnowledgeBase | None = None

@@ -26,6 +26,7 @@ LABEL_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "ServiceName", "Model", "ApiKind", "KbId", "Category", "Title",
     "RootCause", "Confidence", "FixRatePrior", "FixRateObserved", "EvidenceCount", "Evidence",
     "Alternatives", "Fingerprint", "Outcome", "IsOpen", "RuleVersion", "Version", "IsDeleted",
+    "LabelSource", "RuleKbId", "Muted",  # feedback (migration 0007, classifier/feedback.py)
 )
 # Facts copied into the Evidence column next to the matched clauses, so an incident explains itself.
 FACT_FIELDS = ("outcome", "exception_type", "exception_chain", "error_code", "http_status", "finish_reason",
@@ -81,7 +82,8 @@ def label_row(rec: Record, label: Label | None, kb: KnowledgeBase, stats: dict[s
                 rec.get("api") or "", prev["KbId"], prev["Category"], prev["Title"], prev["RootCause"],
                 float(prev["Confidence"]), float(prev["FixRatePrior"]), prev["FixRateObserved"],
                 int(prev["EvidenceCount"]), prev["Evidence"], prev["Alternatives"], rec.get("fingerprint") or "",
-                rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1]
+                rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1,
+                prev.get("LabelSource") or "rule", prev.get("RuleKbId") or "", int(prev.get("Muted") or 0)]
     entry = kb.get(label.kb_id)
     prior = float(entry.fix_rate) if entry is not None else 0.0
     st = stats.get(label.kb_id, KbStats())
@@ -89,7 +91,8 @@ def label_row(rec: Record, label: Label | None, kb: KnowledgeBase, stats: dict[s
             rec.get("api") or "", label.kb_id, label.category, label.title, label.root_cause,
             float(label.confidence), prior, st.observed_fix_rate, int(st.evidence_count),
             evidence_json(rec, label), json.dumps(label.alternatives), rec.get("fingerprint") or "",
-            rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1 if deleted else 0]
+            rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1 if deleted else 0,
+            label.source, label.kb_id if label.rule_kb_id is None else label.rule_kb_id, 1 if label.muted else 0]
 
 
 class LabelStore:

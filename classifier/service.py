@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from .assemble import (
     ruled_out_clause,
 )
 from .engine import Engine
+from .feedback import FeedbackSet, FeedbackStore
 from .kb import KnowledgeBase, default_kb
 from .labels import KbStats, LabelStore, label_row, next_version, rule_version
 from .record import Record
@@ -38,6 +39,7 @@ from .replicas import shard_clause
 from .thresholds import Thresholds
 
 log = logging.getLogger("streamtriage.classifier")
+FEEDBACK_TTL_S = 2.0  # several collectors on one store see each other's feedback within a pass or two
 
 
 @dataclass
@@ -73,7 +75,7 @@ class Classifier:
         self.slack_ns = int(slack_s * 1e9)
         self.lookback_ns = int(lookback_s * 1e9)
         self.batch = batch
-        self.rule_version = rule_version()
+        self.rule_version = rule_version(self.kb.files or None)
         self.watermark_ns: int | None = None
         self.open_keys: set[str] = set()
         self._pass_lock = threading.Lock()
@@ -92,6 +94,8 @@ class Classifier:
     def _sharded(self, where: str) -> str:
         clause = shard_clause(*self.shard)
         return f"{where} AND {clause}" if clause and where else (clause or where)
+        self._feedback: FeedbackSet | None = None
+        self._feedback_at = 0.0
 
     # -- passes -------------------------------------------------------------------------------------
     def incremental(self, now_ns: int | None = None) -> PassResult:
@@ -120,18 +124,20 @@ class Classifier:
             t0 = time.perf_counter()
             res = PassResult("sweep")
             if self.open_keys:
-                keys = sorted(self.open_keys)
-                lo = now - 2 * self.lookback_ns
-                by_trace = [k for k in keys if not k.startswith("/")]
-                by_object = [k for k in keys if k.startswith("/")]
-                for i in range(0, len(by_trace), 10_000):
-                    chunk = by_trace[i:i + 10_000]
-                    tids = sorted({k.split("/", 1)[0] for k in chunk})
-                    self._run(iter_records(self.client_locked(), self.db, lo, now, self._sharded(key_list_clause()),
-                                           {"keys": chunk, "tids": tids}), now, res)
-                if by_object:
-                    self._run(iter_records(self.client_locked(), self.db, lo, now, self._sharded(object_key_clause()),
-                                           {"keys": by_object}), now, res)
+                self._run_keys(sorted(self.open_keys), now - 2 * self.lookback_ns, now, res, sharded=True)
+            res.seconds = time.perf_counter() - t0
+            return res
+
+    def relabel(self, keys: Sequence[tuple[str, str]], since_ns: int, now_ns: int | None = None) -> PassResult:
+        """Classify these calls (TraceId, SpanId) again now: feedback changed what applies to them.
+        ``since_ns``: no later than the earliest call's start."""
+        with self._pass_lock:
+            now = now_ns or time.time_ns()
+            t0 = time.perf_counter()
+            res = PassResult("relabel")
+            self._feedback = None  # read what was just said
+            group_keys = [f"/{s}" if s.startswith("obj:") else f"{t}/{s}" for t, s in keys]
+            self._run_keys(sorted(set(group_keys)), since_ns - self.lookback_ns, now, res)
             res.seconds = time.perf_counter() - t0
             return res
 
@@ -165,6 +171,34 @@ class Classifier:
     def client_locked(self) -> Any:
         return _LockedClient(self.client, self.labels.lock)
 
+    def _run_keys(self, keys: list[str], lo: int, now: int, res: PassResult, sharded: bool = False) -> None:
+        """Classify the groups named ``trace/span`` (or ``/obj:<id>`` for object-keyed polls); ``sharded``:
+        only those of this replica's shard (the sweep; feedback re-labels the calls it names, wherever)."""
+        def where(clause: str) -> str:
+            return self._sharded(clause) if sharded else clause
+
+        by_trace = [k for k in keys if not k.startswith("/")]
+        by_object = [k for k in keys if k.startswith("/")]
+        for i in range(0, len(by_trace), 10_000):
+            chunk = by_trace[i:i + 10_000]
+            tids = sorted({k.split("/", 1)[0] for k in chunk})
+            self._run(iter_records(self.client_locked(), self.db, lo, now, where(key_list_clause()),
+                                   {"keys": chunk, "tids": tids}), now, res)
+        if by_object:
+            self._run(iter_records(self.client_locked(), self.db, lo, now, where(object_key_clause()),
+                                   {"keys": by_object}), now, res)
+
+    def feedback(self) -> FeedbackSet:
+        """The feedback in force, re-read at most every ``FEEDBACK_TTL_S`` (and right after new feedback)."""
+        if self._feedback is None or time.monotonic() - self._feedback_at > FEEDBACK_TTL_S:
+            try:
+                self._feedback = FeedbackStore(self.labels).load()
+            except Exception as exc:  # noqa: BLE001 - a pass must not fail on feedback; labels stay rule-made
+                log.warning("label feedback unavailable: %s", exc)
+                self._feedback = self._feedback or FeedbackSet()
+            self._feedback_at = time.monotonic()
+        return self._feedback
+
     def _reload_open(self, now: int) -> None:
         rows = self.labels.query(open_keys_sql(self.db, shard_clause(*self.shard)), {"lo": now - self.lookback_ns})
         self.open_keys = {f"{r['g']}/{r['k']}" for r in rows}
@@ -193,6 +227,7 @@ class Classifier:
         """Classify while streaming; touch the store only after the stream is closed."""
         t_start = time.perf_counter()
         classify = self.engine.classify
+        apply_feedback = self.feedback().apply
         labelled: list[tuple[Record, Any]] = []
         unlabelled: list[Record] = []
         waiting: list[Record] = []  # runs parked in requires_action: did a later call follow up?
@@ -216,7 +251,7 @@ class Classifier:
             yield from waiting
 
         for rec in itertools.chain(settle(recs), _lazy(deferred)):
-            lb = classify(rec)
+            lb = apply_feedback(rec, classify(rec), self.kb)
             if lb is not None:
                 labelled.append((rec, lb))
             else:
@@ -247,7 +282,9 @@ class Classifier:
         for rec, lb in labelled:
             prev = current.get((rec["trace_id"], rec["span_id"]))
             if prev is not None and prev["KbId"] == lb.kb_id and abs(float(prev["Confidence"]) - lb.confidence) < 1e-3 \
-                    and int(prev["IsOpen"]) == (1 if rec["open"] else 0) and prev["Outcome"] == (rec.get("outcome") or ""):
+                    and int(prev["IsOpen"]) == (1 if rec["open"] else 0) and prev["Outcome"] == (rec.get("outcome") or "") \
+                    and prev["Title"] == lb.title and prev.get("LabelSource", "rule") == lb.source \
+                    and int(prev.get("Muted") or 0) == int(lb.muted):
                 continue  # unchanged: keep the existing row
             rows.append(label_row(rec, lb, self.kb, stats, self.rule_version, next_version()))
             res.written += 1

@@ -45,6 +45,7 @@ ROUTERS: list[APIRouter] = [otlp.router, ops.router, streams.router, incidents.r
 EXTENSIONS: list[str] = [
     "streamtriage.collector.clickhouse_http",  # read-only ClickHouse HTTP endpoint (--clickhouse-port)
     "streamtriage.collector.routes_classifier",  # /api/classify, /api/kb, background classify loop
+    "streamtriage.collector.routes.feedback",  # /api/labels/{trace_id}/feedback, /api/mutes, /api/feedback
 ]
 STARTUP_HOOKS: list[Hook] = []
 SHUTDOWN_HOOKS: list[Hook] = []

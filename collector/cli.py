@@ -25,6 +25,8 @@ def serve(
     threshold: list[str] = typer.Option([], "--threshold", help="Classifier threshold, repeatable: name=ms or "
                                         "api:name=ms (e.g. stall_ms=30000, assistants.runs:poll_hang_ms=600000); "
                                         "env STREAMTRIAGE_STALL_MS, STREAMTRIAGE_STALL_MS__ASSISTANTS_RUNS..."),
+    kb_dir: str | None = typer.Option(None, "--kb-dir", help="User knowledge-base directory: entries that extend "
+                                      "or override the shipped ones by id. Env STREAMTRIAGE_KB_DIR."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse (or embedded chDB)."""
@@ -38,10 +40,14 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(config, store=store, host=host, port=port, token=token, durability=durability,
-                                 clickhouse_port=clickhouse_port, thresholds=tuple(threshold) or None)
+                                 clickhouse_port=clickhouse_port, thresholds=tuple(threshold) or None,
+                                 kb_dir=kb_dir)
         from streamtriage.classifier.thresholds import Thresholds
 
         Thresholds.from_env(flags=settings.thresholds)  # a bad threshold is a start-up error, not a silent default
+        from streamtriage.classifier.user_kb import describe_kb
+
+        kb_lines = describe_kb(settings.kb_dir)  # so is a broken user knowledge-base entry (KbError)
     except (SettingsError, OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -51,7 +57,7 @@ def serve(
     if owner is not None:
         typer.echo(f"error: {DirectoryLocked(settings.state_path, owner)}", err=True)
         raise typer.Exit(3)
-    for line in describe(settings):
+    for line in [*describe(settings), *kb_lines]:
         typer.echo(line, err=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                                            log_level=log_level, access_log=False, lifespan="on"))

@@ -93,9 +93,10 @@ def get_stream(store: Store, trace_id: str) -> dict[str, Any] | None:
 
 
 def list_incidents(store: Store, since: datetime, category: str | None = None, service: str | None = None,
-                   model: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Current labels (``FINAL``, not withdrawn), newest first, with every column of the labels table."""
-    where = ["IsDeleted = 0", "Timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})"]
+                   model: str | None = None, limit: int = 100, muted: bool = False) -> list[dict[str, Any]]:
+    """Current labels (``FINAL``, not withdrawn), newest first, with every column of the labels table.
+    Labels hidden by a mute (classifier/feedback.py) only with ``muted``."""
+    where = ["IsDeleted = 0", "Timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})"] + ([] if muted else ["Muted = 0"])
     params: dict[str, Any] = {"since_ns": _ns(since), "limit": int(limit)}
     for column, key, value in (("Category", "category", category), ("ServiceName", "service", service),
                                ("Model", "model", model)):

@@ -70,9 +70,10 @@ def _classifier(state: CollectorState) -> Any:
     if clf is None:
         from streamtriage.classifier.service import Classifier
         from streamtriage.classifier.thresholds import Thresholds
+        from streamtriage.classifier.user_kb import load_with_user
 
         client = _OwnClient(state.store)
-        clf = Classifier(client, state.store.database,
+        clf = Classifier(client, state.store.database, kb=load_with_user(state.settings.kb_dir),
                          thresholds=Thresholds.from_env(flags=state.settings.thresholds))
         state.extras[KEY] = clf
         state.extras[KEY + "_client"] = client

@@ -64,6 +64,8 @@ class Settings:
     # Classifier thresholds as ``name=ms`` / ``api:name=ms`` flags (classifier/thresholds.py); they
     # override the STREAMTRIAGE_STALL_MS-style variables, which override the defaults.
     thresholds: tuple[str, ...] = ()
+    # User knowledge-base directory (classifier/user_kb.py): entries that extend or override the shipped ones.
+    kb_dir: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

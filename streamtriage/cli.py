@@ -28,6 +28,7 @@ _GROUPS: list[str] = [
     "streamtriage.dashboards.cli",
     "streamtriage.classifier.cli",
     "streamtriage.classifier.incidents_cli",
+    "streamtriage.classifier.feedback_cli",
     "streamtriage.demo",
 ]
 

@@ -23,13 +23,14 @@ async def read_incidents(
     service: str | None = None,
     model: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    muted: Annotated[bool, Query(description="also labels hidden by a mute (Muted = 1)")] = False,
 ) -> list[dict[str, Any]]:
     try:
         start = parse_since(since)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
     try:
-        rows = await run_in_threadpool(list_incidents, store, start, category, service, model, limit)
+        rows = await run_in_threadpool(list_incidents, store, start, category, service, model, limit, muted)
     except StoreError as exc:
         raise HTTPException(503, f"store unavailable: {exc}") from exc
     return jsonable_encoder(rows)
