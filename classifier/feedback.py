@@ -21,27 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import Label
+from .feedback_sql import FEEDBACK, precision_sql
 from .kb import KnowledgeBase
 from .labels import LABELS, LabelStore, next_version
 
 log = logging.getLogger("streamtriage.classifier")
 
-FEEDBACK = "streamtriage_feedback"
 VERDICTS = ("confirm", "wrong", "clear")
 MUTES = ("mute", "unmute")
 COLUMNS = ("Scope", "Key", "Kind", "TraceId", "SpanId", "ServiceName", "KbId", "RightKbId", "Author", "Note", "Version")
 NO_INCIDENT = ("", "none")
-
-
-def precision_sql(table: str) -> str:
-    """Per entry: calls confirmed, calls marked wrong, and the precision (latest verdict per call)."""
-    return f"""
-SELECT KbId AS kb_id, countIf(Kind = 'confirm') AS confirmed, countIf(Kind = 'wrong') AS wrong,
-       round(confirmed / (confirmed + wrong), 4) AS precision
-FROM (SELECT Key, argMax(Kind, Version) AS Kind, argMax(KbId, Version) AS KbId
-      FROM {table} WHERE Scope = 'call' GROUP BY Key)
-WHERE Kind IN ('confirm', 'wrong') AND KbId != ''
-GROUP BY KbId ORDER BY KbId"""
 
 
 class FeedbackError(ValueError):

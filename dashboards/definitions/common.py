@@ -45,7 +45,7 @@ LABEL_FILTERS = (
     "  AND $__conditionalAll(ApiKind IN (${api}), $api)"
 )
 LABELS = "streamtriage_labels FINAL"
-LIVE_LABELS = "IsDeleted = 0"
+LIVE_LABELS = "IsDeleted = 0 AND Muted = 0"  # not withdrawn, not hidden by a mute (classifier/feedback.py)
 
 DEFAULT_COLLECTOR_URL = "http://localhost:4318"
 DEFAULT_DATABASE = "default"

@@ -5,6 +5,8 @@ row links to the call's trace in the plugin's trace view and to its KB entry on 
 """
 from __future__ import annotations
 
+from streamtriage.classifier.feedback_sql import FEEDBACK, precision_sql
+
 from ..builder import DATASOURCE_UID, Json, by_name, dashboard, stat, table, thresholds, timeseries
 from ..versions import PLUGIN_ID, PLUGIN_VERSION
 from .common import LABEL_FILTERS, LABELS, LIVE_LABELS, collector_variables, filter_variables
@@ -107,6 +109,14 @@ ORDER BY Timestamp DESC LIMIT 500""", "short", h=12,
                    by_name("confidence", unit="percentunit", thresholds=_CONF_TH,
                            custom__cellOptions={"type": "color-text"}),
                    by_name("fix_rate_prior", unit="percentunit"), by_name("fix_rate_observed", unit="percentunit")])
+    precision = table(
+        "Precision per entry (feedback)", "Of the calls people gave a verdict on (`streamtriage feedback confirm` / "
+        "`wrong`, or POST /api/labels/{trace_id}/feedback), the share whose label the rules got right, per "
+        "knowledge-base entry the rules chose. Muted entries are left out of the other panels.",
+        precision_sql(FEEDBACK, "$__conditionalAll(ServiceName IN (${service}), $service)"), "short", h=8,
+        overrides=[by_name("kb_id", links=[kb_link()]),
+                   by_name("precision", unit="percentunit", thresholds=_CONF_TH,
+                           custom__cellOptions={"type": "color-text"})])
     category_var = {
         "type": "query", "name": "category", "label": "Category",
         "description": "KB category: incomplete_stream, truncation, polling_hang or another failure label.",
@@ -122,5 +132,5 @@ ORDER BY Timestamp DESC LIMIT 500""", "short", h=12,
         "Classified LLM call failures with their knowledge-base entry, root cause, confidence and fix rates "
         "(streamtriage).",
         filter_variables() + [category_var] + collector_variables(),
-        [stats, row2, [incidents]],
+        [stats, row2, [incidents], [precision]],
     )

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from streamtriage.classifier.feedback import COLUMNS as FEEDBACK_COLUMNS
 from tests.dashboards.schema import apply_schema
-from tests.dashboards.synthetic import LABEL_COLUMNS, SPAN_COLUMNS, Truth, build_dataset
+from tests.dashboards.synthetic import LABEL_COLUMNS, SPAN_COLUMNS, Truth, build_dataset, feedback_rows
 
 
 @dataclass
@@ -40,6 +41,7 @@ def dataset(chdb_path: Path) -> Iterator[Dataset]:
     spans, labels, truth = build_dataset()
     client.insert("otel_traces", spans, column_names=SPAN_COLUMNS)
     client.insert("streamtriage_labels", labels, column_names=LABEL_COLUMNS)
+    client.insert("streamtriage_feedback", feedback_rows(labels), column_names=list(FEEDBACK_COLUMNS))
     assert truth.start is not None and truth.end is not None
     try:
         yield Dataset(client, db, truth, schema, "synthetic OTel SDK spans",

@@ -347,4 +347,19 @@ def build_dataset(now: datetime | None = None, seed: int = 7) -> tuple[list[list
     return spans, b.labels, b.truth
 
 
+def feedback_rows(labels: list[list[Any]]) -> list[list[Any]]:
+    """Verdicts on the first label of each entry (columns of ``classifier.feedback.COLUMNS``): peer-closed
+    confirmed, the output cap marked wrong, so the precision panel has both ends."""
+    verdicts = {"llm/peer-closed-incomplete-chunked-read": ("confirm", ""),
+                "llm/finish-reason-length-output-cap": ("wrong", "llm/structured-output-length-limit-error")}
+    out, seen = [], set()
+    for row in labels:
+        tid, sid, service, kb_id = row[1], row[2], row[3], row[6]
+        if kb_id in verdicts and kb_id not in seen:
+            seen.add(kb_id)
+            kind, right = verdicts[kb_id]
+            out.append(["call", f"{tid}/{sid}", kind, tid, sid, service, kb_id, right, "qa", "", len(out) + 1])
+    return out
+
+
 SPAN_COLUMNS = list(INSERT_COLUMNS)

@@ -121,6 +121,15 @@ def test_incidents_table_lists_every_live_label_and_no_withdrawn_one(dataset: An
     assert by_cat == t.categories
 
 
+def test_precision_per_entry_from_feedback(dataset: Any) -> None:
+    """The synthetic feedback confirms one peer-closed label and marks one output-cap label wrong."""
+    rows = {r["kb_id"]: r for r in panel(dataset, INCIDENTS, "Precision per entry (feedback)")}
+    assert {k: (r["confirmed"], r["wrong"], r["precision"]) for k, r in rows.items()} == {
+        "llm/peer-closed-incomplete-chunked-read": (1, 0, 1.0), "llm/finish-reason-length-output-cap": (0, 1, 0.0)}
+    nobody = panel(dataset, INCIDENTS, "Precision per entry (feedback)", service=pick("service", "search-api"))
+    assert nobody == []
+
+
 def test_incidents_category_filter(dataset: Any) -> None:
     t = dataset.truth
     cat = Variable("category", ("truncation",), multi=True, include_all=True)
