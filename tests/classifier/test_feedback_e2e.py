@@ -104,6 +104,7 @@ def test_user_kb_verdicts_and_mutes_change_incidents(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stderr
         (call,) = json.loads(res.stdout)
         assert call["label"]["kb_id"] == PEER and call["label"]["title"] == OUR_TITLE
+        assert call["label"]["confidence"] == pytest.approx(cut_a["Confidence"], abs=1e-3)  # same record as SQL built
         rules = {r["kb_id"]: r for r in call["rules"]}
         assert rules[PEER]["matched"] and not rules[LENGTH]["matched"]
         assert any("finish_reason" in f for f in rules[LENGTH]["failed"]), rules[LENGTH]
@@ -153,3 +154,14 @@ def test_user_kb_verdicts_and_mutes_change_incidents(tmp_path: Path) -> None:
         status, _, raw = svc.request("DELETE", f"/api/mutes?service=svc-a&kb_id={PEER}")
         assert status == 200, raw
         assert _incidents(svc)[a["chat-cut-fin"]]["Muted"] == 0
+
+    # 5. With no service running, the CLI works on the store itself: the verdict withdrawn, the rules' label is back.
+    store = ["--store", svc.store, "--kb-dir", str(kb_dir)]
+    env = {"STREAMTRIAGE_STATE_DIR": str(svc.data_dir), **SHORT_THRESHOLDS}
+    res = _cli("feedback", "clear", length_tid, *store, env=env)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["label"]["KbId"] == LENGTH
+    res = _cli("incidents", "--since", "1h", "--json", *store, env=env)
+    assert res.returncode == 0, res.stderr
+    rows = {r["TraceId"]: r for r in json.loads(res.stdout)}
+    assert rows[length_tid]["KbId"] == LENGTH and rows[a["chat-cut-fin"]]["Title"] == OUR_TITLE
