@@ -81,6 +81,8 @@ class Classifier:
         self._pass_lock = threading.Lock()
         self._stats: dict[str, KbStats] = {}
         self.shard: tuple[int, int] = (0, 1)  # (index, count) among live replicas (classifier/replicas.py)
+        self._feedback: FeedbackSet | None = None
+        self._feedback_at = 0.0
 
     def set_shard(self, index: int, count: int) -> None:
         """Classify only shard ``index`` of ``count`` from now on; a change re-reads the lookback window."""
@@ -94,8 +96,6 @@ class Classifier:
     def _sharded(self, where: str) -> str:
         clause = shard_clause(*self.shard)
         return f"{where} AND {clause}" if clause and where else (clause or where)
-        self._feedback: FeedbackSet | None = None
-        self._feedback_at = 0.0
 
     # -- passes -------------------------------------------------------------------------------------
     def incremental(self, now_ns: int | None = None) -> PassResult:

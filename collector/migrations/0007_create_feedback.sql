@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS {db}.streamtriage_feedback (
     Author String,
     Note String,
     Version UInt64
-) ENGINE = MergeTree
+) ENGINE = MergeTree()
 ORDER BY (Scope, Key, Version)
 ;
 -- Labels say where they came from: 'rule' (the knowledge base) or 'feedback' (a person's verdict),

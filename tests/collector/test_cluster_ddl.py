@@ -47,7 +47,8 @@ def test_cluster_form_is_replicated_local_plus_distributed() -> None:
     mv = next(s for s in stmts if "MATERIALIZED VIEW" in s)
     assert "TO `otel`.`otel_traces_trace_id_ts_local`" in mv and "FROM `otel`.`otel_traces_local`" in mv
     alters = [s for s in stmts if s.startswith("ALTER TABLE")]
-    assert {re.match(r"ALTER TABLE (\S+)", s).group(1) for s in alters} == {"`otel`.`otel_traces_local`", "`otel`.otel_traces"}
+    assert {re.match(r"ALTER TABLE (\S+)", s).group(1) for s in alters} == {  # 0005 (LLM columns), 0007 (feedback)
+        "`otel`.`otel_traces_local`", "`otel`.otel_traces", "`otel`.`streamtriage_labels_local`", "`otel`.streamtriage_labels"}
 
 
 def test_unknown_statement_kinds_have_no_silent_cluster_form() -> None:
