@@ -13,7 +13,7 @@ from typing import Any
 from . import thresholds as T
 from .builder import DATASOURCE_UID, FORMAT_TABLE
 from .definitions import incidents, runs_polling, stream_health
-from .definitions.common import IS_ERROR, LATEST_STATUS, NON_TERMINAL
+from .definitions.common import IS_ERROR, LATEST_STATUS, LIVE_LABELS, NON_TERMINAL
 from .versions import PLUGIN_ID, PLUGIN_VERSION
 
 FOLDER = "streamtriage"
@@ -77,7 +77,7 @@ FROM (
          countIf(Timestamp <= $__toTime - INTERVAL {T.INCOMPLETE_RECENT_S} SECOND)
            / {(T.INCOMPLETE_BASELINE_S - T.INCOMPLETE_RECENT_S) // T.INCOMPLETE_RECENT_S} AS baseline
   FROM streamtriage_labels FINAL
-  WHERE IsDeleted = 0 AND $__timeFilter(Timestamp) AND Category = 'incomplete_stream'
+  WHERE {LIVE_LABELS} AND $__timeFilter(Timestamp) AND Category = 'incomplete_stream'
   GROUP BY kb_id
 )""",
         threshold=T.INCOMPLETE_SPIKE_MIN - 1, range_s=T.INCOMPLETE_BASELINE_S, for_=T.INCOMPLETE_FOR,
@@ -127,7 +127,7 @@ SELECT l.model AS model, l.kb_id AS kb_id, l.truncated / c.calls AS truncation_r
 FROM (
   SELECT Model AS model, topK(1)(KbId)[1] AS kb_id, count() AS truncated
   FROM streamtriage_labels FINAL
-  WHERE IsDeleted = 0 AND $__timeFilter(Timestamp) AND Category = 'truncation'
+  WHERE {LIVE_LABELS} AND $__timeFilter(Timestamp) AND Category = 'truncation'
   GROUP BY model
 ) AS l
 INNER JOIN (

@@ -144,3 +144,12 @@ def test_feedback_overrides_confirms_withdraws_and_mutes() -> None:
 def test_record_fields_fill_the_rest_empty() -> None:
     rec = record_from_fields({"outcome": "completed", "finish_reasons": ["length"]}, "here")
     assert rec["finish_reason"] == "length" and rec["events"] == [] and rec["open"] is False
+
+
+def test_the_documented_example_directory_passes_its_fixtures() -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "user-kb"
+    res = CliRunner().invoke(cli_app, ["kb", "test", str(example), "--json"])
+    assert res.exit_code == 0, res.output
+    results = json.loads(res.output)
+    assert len(results) == 2 and all(r["ok"] for r in results)
+    assert {r["expect"] for r in results} == {"match", "no_match"}
