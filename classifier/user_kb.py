@@ -53,7 +53,10 @@ def fixture_dirs(kb_dir: str | os.PathLike[str] | None) -> list[Path]:
 
 def describe_kb(kb_dir: str | os.PathLike[str] | None) -> list[str]:
     """Start-up lines for ``serve``: loads (and so validates) the knowledge base it will classify with."""
+    from .engine import Engine
+
     kb = load_with_user(kb_dir)
+    Engine(kb)  # and its rules fit the engine (a ValueError says why), before the service starts
     if not kb_dir:
         return []
     replaced = overridden(kb)
