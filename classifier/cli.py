@@ -58,13 +58,17 @@ def list_entries(category: str | None = typer.Option(None, "--category", help="O
 
     kb = _kb(kb_dir)
     table = Table(title=f"streamtriage knowledge base ({len(kb)} entries)")
-    for col in ("id", "category", "status", "fix rate", "confidence", "rule", "title"):
+    from streamtriage.classifier.user_kb import overridden
+
+    replaced = set(overridden(kb))
+    for col in ("id", "category", "status", "fix rate", "confidence", "rule", "title", "from"):
         table.add_column(col, overflow="fold")
     for e in sorted(kb, key=lambda e: (e.category, e.id)):
         if category and e.category != category:
             continue
+        origin = "shipped" if e.source == Path(e.source).name else ("yours (overrides)" if e.id in replaced else "yours")
         table.add_row(e.id, e.category, e.status, f"{e.fix_rate:.2f}", f"{e.confidence:.2f}",
-                      "yes" if e.rule else "-", e.title)
+                      "yes" if e.rule else "-", e.title, origin)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 

@@ -69,6 +69,11 @@ def _case_line(r: CaseResult) -> str:
     return f"{head}\n        {detail}\n        label the record gets: {r.label or 'none (healthy)'}"
 
 
+def _clip(line: str, width: int = 240) -> str:
+    """One line per rule in text mode (``--json`` has every condition in full)."""
+    return line if len(line) <= width else line[:width - 1] + "…"
+
+
 def _explain_lines(engine: Engine, rec: Record) -> tuple[list[str], dict[str, Any]]:
     label = engine.classify(dict(rec))
     verdicts = explain(engine, rec)
@@ -81,7 +86,8 @@ def _explain_lines(engine: Engine, rec: Record) -> tuple[list[str], dict[str, An
             lines.append(f"  match     {v.kb_id}  {v.confidence:.2f}  " + "; ".join(v.evidence))
     for v in verdicts:
         if not v.matched:
-            lines.append(f"  no match  {v.kb_id}: {v.failed[0]}" + (f" (+{len(v.failed) - 1} more)" if len(v.failed) > 1 else ""))
+            more = f" (+{len(v.failed) - 1} more)" if len(v.failed) > 1 else ""
+            lines.append(_clip(f"  no match  {v.kb_id}: {v.failed[0]}") + more)
     doc = {"trace_id": rec["trace_id"], "span_id": rec["span_id"], "label": label.to_dict() if label else None,
            "rules": [v.to_dict() for v in verdicts]}
     return lines, doc
