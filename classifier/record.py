@@ -75,6 +75,22 @@ FIELDS: dict[str, tuple[str, str]] = {
     "object_id": ("str", "long-lived object id"),
     "thread_id": ("str", "Assistants thread id"),
     "followed_up": ("bool", "a later call acted on the same object (e.g. submitted tool outputs to the run)"),
+    # relay spans (api "relay"): the downstream leg to a browser, with its upstream LLM calls' facts
+    "relay_kind": ("str", "websocket | sse | http_stream | http"),
+    "relay_end": ("str", "app_close | app_return | client_disconnect | server_crash | completed"),
+    "relay_close_code": ("int", "WebSocket close code the browser saw (1006: dropped without a close frame)"),
+    "relay_messages": ("int", "messages / body chunks sent downstream"),
+    "relay_last_send_ms": ("float", "relay start to the last downstream send"),
+    "relay_client_gone_ms": ("float", "relay start to when the client went away"),
+    "relay_told_client": ("bool", "after an upstream failure, the app told the client (error message or error close)"),
+    "relay_error_sent": ("bool", "a downstream message carried an error"),
+    "upstream_calls": ("int", "LLM calls made while serving the relay"),
+    "upstream_open": ("int", "of which still running when the relay ended"),
+    "upstream_outcome": ("str", "outcome of the (failed, else last) upstream call"),
+    "upstream_finish_reason": ("str", "its finish reason"),
+    "upstream_terminal_seen": ("bool", "its terminal marker arrived"),
+    "upstream_exception_type": ("str", "the exception it raised"),
+    "upstream_end_ms": ("float", "relay start to its end"),
 }
 
 # Call-span attribute -> (record field, type). Everything the classifier reads from a call span.
@@ -117,6 +133,21 @@ CALL_ATTRS: list[tuple[str, str, str]] = [
     ("streamtriage.request.fingerprint", "fingerprint", "str"),
     ("streamtriage.object.id", "object_id", "str"),
     ("streamtriage.thread.id", "thread_id", "str"),
+    ("streamtriage.relay.kind", "relay_kind", "str"),
+    ("streamtriage.relay.end", "relay_end", "str"),
+    ("streamtriage.relay.close_code", "relay_close_code", "int"),
+    ("streamtriage.relay.messages", "relay_messages", "int"),
+    ("streamtriage.relay.last_send_ms", "relay_last_send_ms", "float"),
+    ("streamtriage.relay.client_gone_ms", "relay_client_gone_ms", "float"),
+    ("streamtriage.relay.told_client", "relay_told_client", "bool"),
+    ("streamtriage.relay.error_sent", "relay_error_sent", "bool"),
+    ("streamtriage.relay.upstream.calls", "upstream_calls", "int"),
+    ("streamtriage.relay.upstream.open", "upstream_open", "int"),
+    ("streamtriage.relay.upstream.outcome", "upstream_outcome", "str"),
+    ("streamtriage.relay.upstream.finish_reason", "upstream_finish_reason", "str"),
+    ("streamtriage.relay.upstream.terminal_seen", "upstream_terminal_seen", "bool"),
+    ("streamtriage.relay.upstream.exception.type", "upstream_exception_type", "str"),
+    ("streamtriage.relay.upstream.end_ms", "upstream_end_ms", "float"),
 ]
 
 def _to_int(raw: Any) -> int | None:

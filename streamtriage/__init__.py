@@ -25,4 +25,12 @@ def instrument(
     return _instrument(endpoint=endpoint, service_name=service_name, headers=headers, **opts)
 
 
-__all__ = ["__version__", "instrument"]
+def instrument_asgi(app: Any, tracer_provider: Any = None) -> Any:
+    """Wrap an ASGI app (FastAPI, Starlette) so every WebSocket and streamed response it relays to a
+    browser gets a relay span, parent of the LLM calls made while serving it (instrumentation/relay.py)."""
+    from streamtriage.instrumentation.relay import instrument_asgi as _instrument_asgi
+
+    return _instrument_asgi(app, tracer_provider)
+
+
+__all__ = ["__version__", "instrument", "instrument_asgi"]

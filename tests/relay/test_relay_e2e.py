@@ -1,0 +1,145 @@
+"""The relay leg end to end: the example app (examples/relay_app.py) under real uvicorn, a real
+WebSocket / HTTP client as the browser, the fault simulator as the provider, the real OTLP exporter,
+``streamtriage serve`` and its classifier. Each case checks what the browser saw and the label on
+the relay span (which names the upstream cause), and that a healthy relay produces no incident."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from streamtriage.scenario_suite import classify_and_fetch
+from streamtriage.simulator import run_simulator
+from streamtriage.simulator.faults import fault_model
+from tests.conftest import free_port
+from tests.support.collector_proc import collector_process
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Relay:
+    url: str
+    collector: str
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    tmp = tmp_path_factory.mktemp("relay")
+    with run_simulator() as sim, collector_process(tmp) as svc:
+        port = free_port()
+        env = {**os.environ, "STREAMTRIAGE_UPSTREAM": sim.base_url, "OTEL_BSP_SCHEDULE_DELAY": "100",
+               "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen([sys.executable, str(REPO / "examples" / "relay_app.py"), "--port", str(port),
+                                 "--collector", svc.url, "--service", "relay-e2e"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_port(port, proc)
+            yield Relay(f"127.0.0.1:{port}", svc.url)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_port(port: int, proc: subprocess.Popen[str]) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"relay app exited: {proc.stdout.read() if proc.stdout else ''}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("relay app did not start")
+
+
+def _ws(relay: Relay, variant: str, model: str, leave_after: int | None = None) -> tuple[str, list[Any], int | None]:
+    """Talk to the app as a browser would: returns (trace id, messages received, close code seen)."""
+    got: list[Any] = []
+    with connect(f"ws://{relay.url}/ws/chat", open_timeout=10) as ws:
+        trace_id = json.loads(ws.recv(timeout=10))["trace_id"]
+        ws.send(json.dumps({"model": model, "variant": variant}))
+        try:
+            while True:
+                got.append(json.loads(ws.recv(timeout=20)))
+                if leave_after is not None and len(got) >= leave_after:
+                    break
+        except ConnectionClosed as closed:
+            return trace_id, got, closed.rcvd.code if closed.rcvd else 1006
+    time.sleep(2.5)  # the app goes on relaying into the void; let the upstream stream finish
+    return trace_id, got, None
+
+
+def _labels(relay: Relay, trace_id: str) -> list[dict[str, Any]]:
+    return [lb for lb in classify_and_fetch(relay.collector) if lb.get("TraceId") == trace_id]
+
+
+def _relay_label(labels: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((lb for lb in labels if lb.get("ApiKind") == "relay"), None)
+
+
+def test_healthy_relay_has_no_incident(relay: Relay) -> None:
+    tid, got, code = _ws(relay, "careful", fault_model("healthy"))
+    assert code == 1000 and got[-1] == {"done": True}
+    assert _labels(relay, tid) == []
+
+
+def test_seed_failure_missing_finish_reason_crashes_the_relay(relay: Relay) -> None:
+    """KeyError('finish_reason') -> TypeError in the error handler -> socket dropped (1006)."""
+    tid, got, code = _ws(relay, "raw", fault_model("finish-absent"))
+    assert code == 1006, (code, got)
+    lb = _relay_label(_labels(relay, tid))
+    assert lb is not None and lb["KbId"] == "llm/relay-crash-on-upstream-failure", lb
+    evidence = json.loads(lb["Evidence"])
+    says = " ".join(evidence["matched"]) if isinstance(evidence.get("matched"), list) else json.dumps(evidence)
+    assert "KeyError" in says and "1006" in says
+
+
+def test_upstream_cut_shown_as_complete(relay: Relay) -> None:
+    tid, got, code = _ws(relay, "swallow", fault_model("cut", after=3))
+    assert code == 1000 and got[-1] == {"done": True}, "the browser was told the answer is complete"
+    labels = _labels(relay, tid)
+    lb = _relay_label(labels)
+    assert lb is not None and lb["KbId"] == "llm/relay-partial-answer-shown-complete", labels
+    assert any(x.get("ApiKind") == "chat.completions" for x in labels), "the upstream call has its own label"
+
+
+def test_careful_relay_tells_the_client_so_no_relay_incident(relay: Relay) -> None:
+    tid, got, code = _ws(relay, "careful", fault_model("cut", after=3))
+    assert code == 1011 and "error" in got[-1]
+    labels = _labels(relay, tid)
+    assert _relay_label(labels) is None, labels
+    assert any(x.get("ApiKind") == "chat.completions" for x in labels)
+
+
+def test_client_gone_while_upstream_kept_running(relay: Relay) -> None:
+    tid, got, code = _ws(relay, "deaf", fault_model("healthy", n=20, gap=0.1), leave_after=2)
+    assert code is None and len(got) == 2
+    lb = _relay_label(_labels(relay, tid))
+    assert lb is not None and lb["KbId"] == "llm/relay-client-gone-upstream-kept-running", lb
+
+
+def test_sse_relay_that_hides_a_cut(relay: Relay) -> None:
+    req = urllib.request.Request(f"http://{relay.url}/sse/chat?model={fault_model('cut', after=3)}")
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        tid = resp.headers["x-trace-id"]
+        body = resp.read().decode()
+    assert body.rstrip().endswith("data: [DONE]")
+    lb = _relay_label(_labels(relay, tid))
+    assert lb is not None and lb["KbId"] == "llm/relay-partial-answer-shown-complete", lb
