@@ -88,14 +88,15 @@ class _UpstreamCollector(SpanProcessor):
         attrs = span.attributes or {}
         if st is None or attrs.get("streamtriage.span") != "call":
             return
-        reasons = attrs.get("gen_ai.response.finish_reasons") or ()
+        reasons = attrs.get("gen_ai.response.finish_reasons")
+        first_reason = str(reasons[0]) if isinstance(reasons, (list, tuple)) and reasons else ""
         with st.lock:
             st.upstream_open -= 1
             st.upstream.append({
                 "outcome": attrs.get("streamtriage.outcome", ""),
                 "api": attrs.get("streamtriage.api", ""),
                 "terminal_seen": bool(attrs.get("streamtriage.terminal.seen")),
-                "finish_reason": reasons[0] if reasons else "",
+                "finish_reason": first_reason,
                 "exception_type": attrs.get("streamtriage.exception.type") or attrs.get("error.type") or "",
                 "end_ns": span.end_time or time_ns(),
             })
