@@ -12,7 +12,7 @@ from typing import Any
 
 from . import thresholds as T
 from .builder import DATASOURCE_UID, FORMAT_TABLE
-from .definitions import incidents, runs_polling, stream_health
+from .definitions import incidents, relay, runs_polling, stream_health
 from .definitions.common import IS_ERROR, LATEST_STATUS, LIVE_LABELS, NON_TERMINAL
 from .versions import PLUGIN_ID, PLUGIN_VERSION
 
@@ -169,6 +169,27 @@ WHERE $__timeFilter(Timestamp) AND LlmSpan != ''""",
         labels={"severity": "critical", "category": "collector"},
         dashboard_uid=stream_health.UID, panel_title="Calls per minute by API kind",
         no_data="Alerting", exec_err="Alerting",
+    ),
+    Rule(
+        uid="streamtriage-relay-crash-upstream",
+        title="Relays crashing on upstream LLM failures",
+        # Counts exactly what the "Relay crashes caused by upstream failures" panel counts (same KB id,
+        # same live-label filter), per service.
+        sql=f"""
+SELECT ServiceName AS service, count() AS crashes
+FROM streamtriage_labels FINAL
+WHERE {LIVE_LABELS} AND $__timeFilter(Timestamp) AND ApiKind = 'relay' AND KbId = '{relay.RELAY_CRASH_KB}'
+GROUP BY service""",
+        threshold=0, range_s=T.RELAY_CRASH_WINDOW_S, for_=T.RELAY_CRASH_FOR,
+        summary="{{ $labels.service }}: {{ $values.B.Value }} relays crashed on a failed upstream stream; "
+                "browsers saw the socket die (1006)",
+        description="A relay handler raised on a failed or malformed upstream LLM stream (a missing "
+                    "finish_reason, a cut, an in-band error) and its error path failed too, so the server dropped "
+                    "the browser's socket without a close frame. The people affected saw 'connection died' and no "
+                    "explanation. The KB entry has the two-line fix.",
+        runbook=relay.RELAY_CRASH_KB,
+        labels={"severity": "warning", "category": "relay"},
+        dashboard_uid=relay.UID, panel_title="Relay crashes caused by upstream failures",
     ),
 ]
 

@@ -30,3 +30,6 @@ INGEST_MIN_SPANS_HOUR = 10     # ... after at least this many in the hour before
 INGEST_WINDOW_S = 3600
 INGEST_FOR = "5m"
 SPOOLING_FOR = "2m"            # Prometheus: spans spooled continuously for this long
+
+RELAY_CRASH_WINDOW_S = 900     # any relay crash on an upstream failure in 15 minutes pages the owner
+RELAY_CRASH_FOR = "0s"

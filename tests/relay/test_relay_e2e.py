@@ -32,12 +32,14 @@ REPO = Path(__file__).resolve().parents[2]
 class Relay:
     url: str
     collector: str
+    sql_port: int
 
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     tmp = tmp_path_factory.mktemp("relay")
-    with run_simulator() as sim, collector_process(tmp) as svc:
+    sql_port = free_port()
+    with run_simulator() as sim, collector_process(tmp, args=["--clickhouse-port", str(sql_port)]) as svc:
         port = free_port()
         env = {**os.environ, "STREAMTRIAGE_UPSTREAM": sim.base_url, "OTEL_BSP_SCHEDULE_DELAY": "100",
                "PYTHONPATH": str(REPO)}
@@ -46,7 +48,7 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             _wait_port(port, proc)
-            yield Relay(f"127.0.0.1:{port}", svc.url)
+            yield Relay(f"127.0.0.1:{port}", svc.url, sql_port)
         finally:
             proc.terminate()
             try:
@@ -143,3 +145,35 @@ def test_sse_relay_that_hides_a_cut(relay: Relay) -> None:
     assert body.rstrip().endswith("data: [DONE]")
     lb = _relay_label(_labels(relay, tid))
     assert lb is not None and lb["KbId"] == "llm/relay-partial-answer-shown-complete", lb
+
+
+def test_relay_panels_and_alert_show_these_relays(relay: Relay) -> None:
+    """Runs last (file order): the relay dashboard and its alert over the relays above, through the
+    collector's read-only ClickHouse endpoint, as Grafana would."""
+    import datetime as dt
+
+    import clickhouse_connect
+
+    from streamtriage.dashboards.alerts import render_alert_rules
+    from streamtriage.dashboards.definitions import DASHBOARDS
+    from streamtriage.dashboards.definitions import relay as relay_dash
+    from streamtriage.dashboards.macros import QueryContext, expand_alert_sql, expand_panel_sql
+    from streamtriage.dashboards.queries import alert_queries, context_for, panel_queries
+
+    classify_and_fetch(relay.collector)
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=relay.sql_port)
+    now = dt.datetime.now(dt.timezone.utc)
+    dash = DASHBOARDS[relay_dash.UID]()
+    ctx = context_for(dash, now - dt.timedelta(hours=1), now + dt.timedelta(minutes=1))
+    results = {q.title: client.query(expand_panel_sql(q.sql, ctx)) for q in panel_queries(dash)}
+    first = {title: r.result_rows[0][0] if r.result_rows else None for title, r in results.items()}
+    assert first["Relay crashes caused by upstream failures"] >= 1
+    assert first["Partial answers shown as complete"] >= 2  # the WebSocket and the SSE relay
+    assert first["Clients gone, upstream kept running"] >= 1
+    endings = {row[1] for row in results["Relay endings by cause"].result_rows}
+    assert {"server_crash", "client_disconnect", "app_close", "completed"} <= endings
+    doc = render_alert_rules(collector_url="http://c", dashboards={k: b() for k, b in DASHBOARDS.items()})
+    (crash_alert,) = [q for q in alert_queries(doc) if "relay-crash" in q.where]
+    rows = client.query(expand_alert_sql(crash_alert.sql, QueryContext(now - dt.timedelta(hours=1), now))).result_rows
+    assert rows == [("relay-e2e", first["Relay crashes caused by upstream failures"])], \
+        "the alert counts what the panel it links to counts"
