@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--service", default="relay-app")
     args = parser.parse_args()
     streamtriage.instrument(endpoint=args.collector, service_name=args.service)
+    upstream = httpx.URL(UPSTREAM)
+    streamtriage.instrument_httpx(hosts=[f"{upstream.host}:{upstream.port}"])  # the hand-rolled "raw" variant
     uvicorn.run(build_app(), host=args.host, port=args.port, log_level="warning", ws="websockets")
 
 

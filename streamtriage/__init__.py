@@ -33,4 +33,12 @@ def instrument_asgi(app: Any, tracer_provider: Any = None) -> Any:
     return _instrument_asgi(app, tracer_provider)
 
 
-__all__ = ["__version__", "instrument", "instrument_asgi"]
+def instrument_httpx(hosts: list[str], tracer_provider: Any = None) -> None:
+    """Opt in to recording hand-rolled streaming calls (plain ``httpx``, no SDK) to these LLM hosts, with
+    the same call and event spans as the SDK hooks (instrumentation/sse_client.py)."""
+    from streamtriage.instrumentation.sse_client import instrument_httpx as _instrument_httpx
+
+    _instrument_httpx(hosts, tracer_provider)
+
+
+__all__ = ["__version__", "instrument", "instrument_asgi", "instrument_httpx"]

@@ -106,8 +106,12 @@ def test_seed_failure_missing_finish_reason_crashes_the_relay(relay: Relay) -> N
     """KeyError('finish_reason') -> TypeError in the error handler -> socket dropped (1006)."""
     tid, got, code = _ws(relay, "raw", fault_model("finish-absent"))
     assert code == 1006, (code, got)
-    lb = _relay_label(_labels(relay, tid))
+    labels = _labels(relay, tid)
+    lb = _relay_label(labels)
     assert lb is not None and lb["KbId"] == "llm/relay-crash-on-upstream-failure", lb
+    # the upstream leg, parsed by hand with httpx (instrument_httpx), names the parser bug itself
+    upstream = [x for x in labels if x.get("ApiKind") == "chat.completions"]
+    assert [x["KbId"] for x in upstream] == ["llm/keyerror-finish-reason-parser"], labels
     evidence = json.loads(lb["Evidence"])
     says = " ".join(evidence["matched"]) if isinstance(evidence.get("matched"), list) else json.dumps(evidence)
     assert "KeyError" in says and "1006" in says
