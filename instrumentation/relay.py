@@ -264,9 +264,17 @@ class RelayMiddleware:
 
 def _note_send(st: RelayState, message: dict[str, Any]) -> None:
     mtype = message.get("type")
-    if mtype == "websocket.send":
-        data = message.get("bytes") or (message.get("text") or "").encode()
-        _sent(st, data)
+    if mtype == "websocket.send":  # the per-message path: no encoding, one clock read, one search
+        text = message.get("text")
+        if text is not None:
+            now = time_ns()
+            st.messages += 1
+            st.bytes += len(text)
+            st.last_send_ns = now
+            if '"error"' in text:
+                st.error_sends.append(now)
+        else:
+            _sent(st, message.get("bytes") or b"")
     elif mtype == "http.response.body":
         data = message.get("body") or b""
         if data:
