@@ -232,6 +232,14 @@ def _begin(request: Any) -> CallState | None:
     return CallState(cfg, info, _attributes(info, path, request))
 
 
+def _safe_begin(request: Any) -> CallState | None:
+    try:
+        return _begin(request)
+    except Exception as exc:  # noqa: BLE001 - the request goes out unobserved rather than not at all
+        hook_failed("sse_client_begin", exc)
+        return None
+
+
 def _after(st: CallState, response: Any, is_async: bool) -> None:
     st.http_status = response.status_code
     if response.status_code >= 400:
@@ -263,12 +271,9 @@ def instrument_httpx(hosts: Iterable[str], tracer_provider: Any = None) -> None:
     def astream(self: Any, *args: Any, **kwargs: Any) -> Any:
         return _StreamContext(async_stream(self, *args, **kwargs))
 
+    # The sync and async senders are twins on purpose: one awaits, the other does not.
     def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        st = None
-        try:
-            st = _begin(request)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed("sse_client_begin", exc)
+        st = _safe_begin(request)
         if st is None:
             return sync_send(self, request, *args, **kwargs)
         try:
@@ -280,11 +285,7 @@ def instrument_httpx(hosts: Iterable[str], tracer_provider: Any = None) -> None:
         return response
 
     async def asend(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        st = None
-        try:
-            st = _begin(request)
-        except Exception as exc:  # noqa: BLE001
-            hook_failed("sse_client_begin", exc)
+        st = _safe_begin(request)
         if st is None:
             return await async_send(self, request, *args, **kwargs)
         try:
