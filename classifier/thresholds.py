@@ -20,6 +20,7 @@ Override per deployment (tests set them short):
 """
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 
@@ -44,13 +45,49 @@ API_KINDS = (
 )
 
 
+ENV_PREFIX = "STREAMTRIAGE_"
+
+# ``STREAMTRIAGE_*`` variables read outside the collector's settings and the thresholds below. A name
+# in none of these is refused at start-up (``check_env_names``): a typo such as STREAMTRIAGE_STAL_MS
+# would otherwise be accepted and never apply. A new variable read anywhere gets a line here.
+OTHER_ENV_NAMES = frozenset({
+    "STREAMTRIAGE_CONFIG",  # settings file (collector/settings.py)
+    "STREAMTRIAGE_READ_TOKEN",  # bearer token for reads (`streamtriage incidents`, the read API)
+    "STREAMTRIAGE_URL",  # the running collector `streamtriage incidents` talks to
+    "STREAMTRIAGE_CLASSIFY_INTERVAL_S",  # background classification loop (collector/routes_classifier.py)
+    "STREAMTRIAGE_CLICKHOUSE_PASSWORD",  # Grafana data source password (dashboards/datasource.py)
+    "STREAMTRIAGE_CAPTURE_CONTENT",  # the hook's content capture (instrumentation/instrumentor.py)
+    "STREAMTRIAGE_NO_SDK_MATRIX", "STREAMTRIAGE_OPENAI1", "STREAMTRIAGE_ACCURACY_ASYNC",  # test harness
+})
+
+
 class ThresholdError(ValueError):
     """A threshold name or value that cannot be used."""
 
 
 def _env_key(name: str, api: str | None = None) -> str:
-    base = "STREAMTRIAGE_" + name.upper()
+    base = ENV_PREFIX + name.upper()
     return base if api is None else base + "__" + api.upper().replace(".", "_")
+
+
+def threshold_env_names() -> set[str]:
+    """Every environment variable a threshold is read from (global and per API kind)."""
+    return {_env_key(name, api) for name in DEFAULTS for api in (None, *API_KINDS)}
+
+
+def check_env_names(env: Mapping[str, str] | None = None, also_known: Iterable[str] = ()) -> None:
+    """Refuse ``STREAMTRIAGE_*`` variables nobody reads, naming them and the closest known name."""
+    env = os.environ if env is None else env
+    known = threshold_env_names() | set(OTHER_ENV_NAMES) | set(also_known)
+    unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise ThresholdError(f"unknown environment variable{'s' if len(unknown) > 1 else ''} {', '.join(hints)}: "
+                         "nothing reads it; unset it or fix the name")
 
 
 class Thresholds:
@@ -110,6 +147,8 @@ class Thresholds:
                 raise ThresholdError(f"threshold flag {flag!r} must look like name=value or api:name=value")
             api, colon, name = key.strip().rpartition(":")
             cls._check(name)
+            if colon and api not in API_KINDS:
+                raise ThresholdError(f"threshold flag {flag!r}: unknown API kind {api!r}; known: {', '.join(API_KINDS)}")
             if colon:
                 per_api.setdefault(api, {})[name] = _num(raw, flag)
             else:

@@ -173,6 +173,17 @@ def describe(settings: Settings) -> list[str]:
                          "send spans and read the API; set --token or STREAMTRIAGE_TOKEN")
     else:
         lines.append("bearer token required for /v1/traces and /api/*")
+    lines.append(threshold_line(settings))
     return lines
+
+
+def threshold_line(settings: Settings) -> str:
+    """How long a poll loop or a stream may wait before it is an incident: a first try should know."""
+    from streamtriage.classifier.thresholds import Thresholds
+
+    th = Thresholds.from_env(flags=settings.thresholds)
+    return (f"incidents: a run polled in queued/in_progress is a hang after {th.get('poll_hang_ms', 'assistants.runs') / 1000:g} s, "
+            f"a stream stalls after {th.get('stall_ms', 'chat.completions') / 1000:g} s "
+            "(--threshold poll_hang_ms=MS, stall_ms=MS; `streamtriage serve --help`)")
 
 

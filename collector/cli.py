@@ -32,29 +32,40 @@ def serve(
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse (or embedded chDB)."""
     import uvicorn
 
+    from streamtriage.classifier.thresholds import Thresholds, check_env_names
+
     from .app import create_app, describe
+    from .ports import PortInUse, bind_port, check_port_free
     from .service_lock import DirectoryLocked
-    from .settings import SettingsError, load_settings
+    from .settings import SettingsError, load_settings, settings_env_names
     from .store import StoreError
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        check_env_names(also_known=settings_env_names())  # a misspelt variable is refused, not ignored
         settings = load_settings(config, store=store, host=host, port=port, token=token, durability=durability,
                                  clickhouse_port=clickhouse_port, thresholds=tuple(threshold) or None,
                                  kb_dir=kb_dir)
-        from streamtriage.classifier.thresholds import Thresholds
-
         Thresholds.from_env(flags=settings.thresholds)  # a bad threshold is a start-up error, not a silent default
         from streamtriage.classifier.user_kb import describe_kb
 
         kb_lines = describe_kb(settings.kb_dir)  # so is a broken user knowledge-base entry (KbError)
     except (SettingsError, OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(2) from None
+    # Ports first: a service that cannot listen must not create or migrate its data directory.
+    try:
+        if settings.clickhouse_port:
+            check_port_free(settings.host, settings.clickhouse_port, "--clickhouse-port / STREAMTRIAGE_CLICKHOUSE_PORT")
+        sock = bind_port(settings.host, settings.port, "--port / STREAMTRIAGE_PORT")
+    except PortInUse as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     from .service_lock import holder
 
     owner = holder(settings.state_path)
     if owner is not None:
+        sock.close()
         typer.echo(f"error: {DirectoryLocked(settings.state_path, owner)}", err=True)
         raise typer.Exit(3)
     for line in [*describe(settings), *kb_lines]:
@@ -62,7 +73,7 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                                            log_level=log_level, access_log=False, lifespan="on"))
     try:
-        server.run()
+        server.run(sockets=[sock])
     except (DirectoryLocked, StoreError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(3) from exc

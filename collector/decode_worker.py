@@ -43,6 +43,23 @@ _SERVICE, _ATTRS, _STATUS = (INSERT_COLUMNS.index(c) for c in ("ServiceName", "S
 _TRUNCATED_REASONS = frozenset({"max_output_tokens", "max_completion_tokens", "max_prompt_tokens"})
 
 
+# A job the call created but that had not ended when the call returned (a run or background response
+# still queued): the call succeeded, the job did not (yet), and an app that stops polling never says.
+PENDING_STATUSES = frozenset({"queued", "in_progress", "cancelling"})
+
+
+def metrics_outcome(attrs: dict[str, Any]) -> str:
+    """``streamtriage.outcome`` for /metrics, except ``pending`` for a call whose job was still running at its end.
+
+    A ``runs.create`` that returns ``queued`` has outcome ``completed`` (the request completed), but
+    counting it as a completed call would count an abandoned, still-polling run as a success.
+    """
+    outcome = attrs.get("streamtriage.outcome", "")
+    if outcome == "completed" and attrs.get("streamtriage.status") in PENDING_STATUSES:
+        return "pending"
+    return str(outcome)
+
+
 def tally_calls(rows: list[list[Any]]) -> tuple[tuple[CallKey, int, int], ...]:
     """Call spans (span contract §1) counted by their labels, and how many were cut by a token budget.
 
@@ -55,7 +72,7 @@ def tally_calls(rows: list[list[Any]]) -> tuple[tuple[CallKey, int, int], ...]:
         if attrs.get("streamtriage.span") != "call":
             continue
         key = (row[_SERVICE], attrs.get("gen_ai.request.model", ""), attrs.get("streamtriage.api", ""),
-               attrs.get("streamtriage.outcome", ""), row[_STATUS])
+               metrics_outcome(attrs), row[_STATUS])
         c = counts.setdefault(key, [0, 0])
         c[0] += 1
         reasons = attrs.get("gen_ai.response.finish_reasons", "")

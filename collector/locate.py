@@ -28,7 +28,11 @@ from .store import Store, StoreError
 
 
 class ServiceError(RuntimeError):
-    """The running service answered with an error."""
+    """The running service answered with an error (``status``: its HTTP status, None when it did not answer)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Location:
         except urllib.error.HTTPError as err:
             if err.code == 404:
                 return None
-            raise ServiceError(f"{self.url}{path}: HTTP {err.code}: {err.read()[:300]!r}") from err
+            raise ServiceError(f"{self.url}{path}: HTTP {err.code}: {err.read()[:300]!r}", err.code) from err
         except urllib.error.URLError as err:
             raise ServiceError(f"service at {self.url} is not answering: {err.reason}") from err
 

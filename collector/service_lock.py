@@ -25,8 +25,9 @@ class DirectoryLocked(RuntimeError):
         self.directory = directory
         self.info = info
         who = f"pid {info.get('pid', '?')}" + (f", serving {info['url']}" if info.get("url") else "")
+        use = f"`streamtriage incidents --url {info['url']}`" if info.get("url") else "`streamtriage incidents --url URL`"
         super().__init__(f"{directory} is in use by another streamtriage process ({who}); "
-                         "use that service (e.g. `--url`), or stop it before opening the directory")
+                         f"read through that service ({use}), or stop it before opening the directory")
 
 
 @dataclass

@@ -119,6 +119,11 @@ class Settings:
 _ENV_PREFIX = "STREAMTRIAGE_"
 
 
+def settings_env_names() -> set[str]:
+    """The ``STREAMTRIAGE_*`` variables ``load_settings`` reads (one per setting, plus the config file)."""
+    return {_ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.name != "extra"} | {_ENV_PREFIX + "CONFIG"}
+
+
 def _coerce(name: str, raw: Any) -> Any:
     kinds = {f.name: f.type for f in fields(Settings)}
     kind = str(kinds[name])
