@@ -16,37 +16,6 @@ import typer
 app = typer.Typer()
 
 
-def _fmt_rate(value: object) -> str:
-    return "-" if value is None else f"{float(value):.0%}"  # type: ignore[arg-type]
-
-
-def _table(verdicts: list, title: str):  # type: ignore[no-untyped-def]
-    from rich.table import Table
-
-    table = Table(title=title, show_lines=False, expand=True)
-    table.add_column("scenario", no_wrap=True, min_width=28)
-    table.add_column("mode", ratio=1)
-    table.add_column("what the app saw", overflow="fold", ratio=4)
-    table.add_column("knowledge-base id", no_wrap=True, min_width=44)
-    table.add_column("category", ratio=2)
-    table.add_column("root cause", overflow="fold", ratio=6)
-    table.add_column("fix rate", justify="right", ratio=1)
-    table.add_column("conf.", justify="right", ratio=1)
-    table.add_column("", ratio=1)
-    for v in verdicts:
-        best = v.best
-        if best is None:
-            kb, cat, cause, fix, conf = "-", "healthy" if v.expected is None else "(none)", "", "-", "-"
-        else:
-            kb, cat = best.get("KbId") or "(unclassified)", best.get("Category") or "-"
-            cause = str(best.get("RootCause") or "")
-            cause = cause if len(cause) <= 140 else cause[:137] + "..."
-            fix, conf = _fmt_rate(best.get("FixRatePrior")), f"{float(best.get('Confidence') or 0):.2f}"
-        mark = "[green]ok[/green]" if v.ok else f"[red]expected {v.expected[0] if v.expected else 'none'}[/red]"
-        table.add_row(v.run.name, v.run.mode, v.run.app_saw, kb, cat, cause, fix, conf, mark)
-    return table
-
-
 @app.command()
 def demo(
     data_dir: Path = typer.Option(Path("streamtriage-data"), help="Embedded chDB data directory (kept afterwards)."),
@@ -55,12 +24,21 @@ def demo(
     port: int = typer.Option(0, help="Collector port (0 = any free port)."),
     workers: int = typer.Option(4, help="Scenarios run side by side (they mostly wait on stalls and polls)."),
     json_out: Path | None = typer.Option(None, help="Also write every run and its labels to this JSON file."),
+    list_only: bool = typer.Option(False, "--list", help="List the scenarios (name and what it does) and exit."),
+    wide: bool = typer.Option(False, "--wide", help="One row per run with what the app saw, root cause, fix rate "
+                              "and confidence (needs ~200 columns)."),
+    as_json: bool = typer.Option(False, "--json", help="Print every run and its labels as JSON on stdout "
+                                 "(progress and summary go to stderr)."),
 ) -> None:
-    """Run every fault scenario through the real SDK, the hooks, the collector and the classifier."""
+    """Run every fault scenario through the real SDK, the hooks, the collector and the classifier.
+
+    Prints what was found first, then one row per scenario (fits 80 columns); --wide and --json for the rest.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from streamtriage.collector.process import CollectorProcess, free_port
+    from streamtriage.demo_report import compact_table, summary_lines, wide_table
     from streamtriage.scenario_suite import (
         SHORT_THRESHOLDS,
         accuracy_report,
@@ -70,14 +48,25 @@ def demo(
         run_catalogue,
     )
 
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    # The terminal's width (COLUMNS when not a terminal, else 80); with --json stdout holds only the JSON.
+    console = Console(stderr=as_json)
+    if list_only:
+        for sc in catalogue():
+            typer.echo(f"{sc.name:<40} {sc.description}")
+        return
     wanted_modes = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = sorted(set(scenario) - {s.name for s in catalogue()})
+    bad_modes = sorted(set(wanted_modes) - {"sync", "async"})
+    if unknown or bad_modes or not wanted_modes:
+        typer.secho(f"error: unknown --scenario {', '.join(unknown)}; `streamtriage demo --list` names them"
+                    if unknown else f"error: --modes takes sync and/or async, not {modes!r}", fg="red", err=True)
+        raise typer.Exit(2)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     svc = CollectorProcess(data_dir=data_dir, port=port or free_port(), store=f"chdb://{data_dir}",
                            env=dict(SHORT_THRESHOLDS))
-    console.print(f"[bold]streamtriage demo[/bold]: collector on {svc.url} (store chdb://{data_dir}), "
-                  f"thresholds shortened for the simulator's sub-second faults")
+    console.print(f"[bold]streamtriage demo[/bold]: collector on {svc.url}, store chdb://{data_dir}\n"
+                  "(hang and stall thresholds shortened for the simulator's sub-second faults)")
     try:
         svc.start()
     except (RuntimeError, TimeoutError) as err:
@@ -98,21 +87,30 @@ def demo(
         verdicts = match(runs, labels)
     finally:
         svc.stop()
-    console.print(_table(verdicts, f"{len(verdicts)} scenario runs, openai {runs[0].sdk if runs else '?'}"))
+    title = f"{len(verdicts)} scenario runs, openai {runs[0].sdk if runs else '?'}"
+    if as_json:
+        typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=1, default=str))
+    for line in summary_lines(verdicts):
+        console.print(line, highlight=False)
+    if not as_json:
+        console.print(wide_table(verdicts, title) if wide else compact_table(verdicts, title, console.width))
     report = accuracy_report(verdicts)
-    console.print(report.split("\n\n")[0])
     if "mislabelled:" in report:
-        console.print(report[report.index("mislabelled:"):])
-    short = " ".join(f"{k}={v}" for k, v in SHORT_THRESHOLDS.items() if k.endswith("_MS"))
+        console.print(report[report.index("mislabelled:"):], highlight=False)
+    short = "\n  ".join(f"export {k}={v}" for k, v in SHORT_THRESHOLDS.items() if k.endswith("_MS"))
     console.print(
         f"\nThe data stays in {data_dir}. Explore it:\n"
-        f"  streamtriage incidents --store chdb://{data_dir} --since 1h   (opens the store when no collector runs)\n"
-        f"  streamtriage serve --store chdb://{data_dir}     (then, in another shell:)\n"
-        f"  curl 'http://127.0.0.1:4318/api/incidents?since=1h'   and  /api/streams/<trace id>\n"
+        f"  streamtriage incidents --store chdb://{data_dir} --since 1h\n"
+        f"  streamtriage serve --store chdb://{data_dir}\n"
+        f"    then: curl 'http://127.0.0.1:4318/api/incidents?since=1h'\n"
+        f"          curl 'http://127.0.0.1:4318/api/streams/<trace id>'\n"
         f"  streamtriage kb show llm/peer-closed-incomplete-chunked-read\n"
-        f"The demo shortened the hang and stall thresholds to fit its sub-second faults. A later classification\n"
-        f"pass with the defaults (a run expires after 10 minutes) withdraws its second-long hangs; to keep them,\n"
-        f"export the same values first: {short}")
+        f"  streamtriage demo --wide     (what each app saw, root cause, fix rate)\n"
+        f"  streamtriage demo --json     (every run and its labels)\n"
+        f"The demo shortened the hang and stall thresholds to fit its sub-second faults.\n"
+        f"By default a polled run is a hang only after 10 minutes (poll_hang_ms=600000:\n"
+        f"a run expires then), so a later classification pass with the defaults\n"
+        f"withdraws the demo's second-long hangs; to keep them, export first:\n  {short}", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps([v.to_dict() for v in verdicts], indent=1, default=str))
     bad = [v for v in verdicts if not v.ok]

@@ -25,7 +25,7 @@ def test_demo_labels_every_scenario_and_exits_zero(tmp_path: Path) -> None:
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    assert "knowledge-base id" in out and "root cause" in out and "all " in out
+    assert "what was found" in out and "expected?" in out and "all " in out
 
     runs = json.loads(summary.read_text())
     major = int(openai.__version__.split(".")[0])
