@@ -89,6 +89,9 @@ def instrument(
             resolved = _traces_endpoint(endpoint)
             if headers is None and "OTEL_EXPORTER_OTLP_TRACES_HEADERS" not in os.environ:
                 env_headers = _parse_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"))
+                token = os.environ.get("STREAMTRIAGE_TOKEN")
+                if not env_headers and token:  # the collector's --token, as for opentelemetry-instrument
+                    env_headers = {"Authorization": f"Bearer {token}"}
                 headers = env_headers or None
             exporter = OTLPSpanExporter(endpoint=resolved, headers=headers)
             resolved = getattr(exporter, "_endpoint", resolved)

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import payloads as p
+from .assistants import ROUTES as ASSISTANT_ROUTES
+from .assistants import AssistantRoutes
 from .faults import FaultSpec
 from .provider_shapes import provider_chat_frames
 from .replies import Reply, StreamReply, status_reply
@@ -35,7 +37,7 @@ def _sequence_number(frame: bytes) -> int:
 Handler = Callable[..., Awaitable["Reply | StreamReply"]]
 
 
-class ApiRoutes:
+class ApiRoutes(AssistantRoutes):
     """Route table and handlers; mixed into the server, which owns ``state`` and ``ids``."""
 
     state: SimState
@@ -60,6 +62,7 @@ class ApiRoutes:
             ("POST", r"/v1/vector_stores/(?P<vid>[^/]+)/file_batches", self._batch_create),
             ("GET", r"/v1/vector_stores/(?P<vid>[^/]+)/file_batches/(?P<bid>[^/]+)", self._batch_get),
             ("GET", r"/v1/models", self._models),
+            *((m, pattern, getattr(self, name)) for m, pattern, name in ASSISTANT_ROUTES),
         ]
         return [(method, re.compile(pattern), handler) for method, pattern, handler in table]
 
@@ -126,7 +129,10 @@ class ApiRoutes:
 
     async def _thread_create(self, req: Request, body: dict[str, Any], fault: FaultSpec) -> Reply:
         tid = self.ids.new("thread")
-        self.state.threads[tid] = []
+        self.state.threads[tid] = [
+            p.message_obj(self.ids.new("msg"), tid, str(m.get("role", "user")),
+                          m["content"] if isinstance(m.get("content"), str) else "(content parts)")
+            for m in body.get("messages") or [] if isinstance(m, dict)]
         return Reply(200, p.thread_obj(tid))
 
     async def _message_create(self, req: Request, body: dict[str, Any], fault: FaultSpec, tid: str) -> Reply:
@@ -141,6 +147,7 @@ class ApiRoutes:
     async def _run_create(self, req: Request, body: dict[str, Any], fault: FaultSpec, tid: str) -> Reply | StreamReply:
         if tid not in self.state.threads:
             return Reply(404, p.error_body(f"No thread found with id '{tid}'.", "invalid_request_error"))
+        fault = self.assistant_fault(body, fault)
         if fault.name == "active-run":
             other = self.ids.new("run")
             return Reply(400, p.error_body(f"Thread {tid} already has an active run {other}.",
