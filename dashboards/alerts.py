@@ -263,12 +263,8 @@ def render_alert_rules(*, datasource_uid: str = DATASOURCE_UID, collector_url: s
     }
 
 
-def render_notifications(webhook_url: str) -> dict[str, Any]:
-    """An example contact point and notification policy: critical pages, everything else a channel.
-
-    Provisioning ``policies`` replaces the organisation's whole policy tree; drop this file if the
-    Grafana already has one and add the two routes to it instead.
-    """
+def render_contact_points(webhook_url: str) -> dict[str, Any]:
+    """Two example webhook contact points (on-call and team). Adding contact points leaves existing ones alone."""
     return {
         "apiVersion": 1,
         "contactPoints": [
@@ -279,6 +275,17 @@ def render_notifications(webhook_url: str) -> dict[str, Any]:
                 {"uid": "streamtriage-team-webhook", "type": "webhook", "disableResolveMessage": False,
                  "settings": {"url": webhook_url.rstrip("/") + "/team", "httpMethod": "POST"}}]},
         ],
+    }
+
+
+def render_policy() -> dict[str, Any]:
+    """An example notification policy: critical pages on-call, everything else goes to the team.
+
+    Provisioning ``policies`` replaces the organisation's whole policy tree, so it is exported only on
+    request (``--notification-policy``); on a Grafana that has a tree, add the two routes to it instead.
+    """
+    return {
+        "apiVersion": 1,
         "policies": [{
             "orgId": 1,
             "receiver": "streamtriage-team",

@@ -199,9 +199,10 @@ def _routes(policy: Json) -> list[Json]:
     return out
 
 
-def check_notifications(doc: Json) -> list[str]:
+def check_notifications(doc: Json, other_contact_points: set[str] | None = None) -> list[str]:
+    """Receiver uids unique; every policy route names a contact point of this file or ``other_contact_points``."""
     problems: list[str] = []
-    names = {cp.get("name") for cp in doc.get("contactPoints", [])}
+    names = {cp.get("name") for cp in doc.get("contactPoints", [])} | (other_contact_points or set())
     uids = [rc.get("uid") for cp in doc.get("contactPoints", []) for rc in cp.get("receivers", [])]
     if not all(uids) or len(uids) != len(set(uids)):
         problems.append(f"contact points: receiver uids missing or not unique: {uids}")
@@ -253,12 +254,13 @@ def check_tree(root: Path) -> list[str]:
     for dash in dashboards.values():
         problems += check_dashboard(dash, ds_uids)
     alert_files = sorted((root / "alerting").glob("*.yaml"))
+    contact_points = {str(cp.get("name")) for p in alert_files for cp in (_load_yaml(p) or {}).get("contactPoints", [])}
     for path in alert_files:
         doc = _load_yaml(path) or {}
         if "groups" in doc:
             problems += [f"{path.name}: {p}" for p in check_alert_rules(doc, ds_uids, dashboards)]
         if "contactPoints" in doc or "policies" in doc:
-            problems += [f"{path.name}: {p}" for p in check_notifications(doc)]
+            problems += [f"{path.name}: {p}" for p in check_notifications(doc, contact_points)]
     if not any("groups" in (_load_yaml(p) or {}) for p in alert_files):
         problems.append("no alerting/*.yaml with alert rule groups")
     return problems

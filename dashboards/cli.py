@@ -41,6 +41,14 @@ def export(
     provisioning_path: str | None = typer.Option(None, "--grafana-provisioning-path",
                                                     help="Where Grafana will see this tree (default "
                                                     "/etc/grafana/provisioning)."),
+    notification_policy: bool = typer.Option(False, "--notification-policy", help="Also write an example "
+                                             "notification policy. Grafana's provisioned policy REPLACES the "
+                                             "organisation's whole policy tree; off by default."),
+    hang_after_s: int | None = typer.Option(None, "--hang-after-s", help="Default of the dashboards' 'Hang after "
+                                            "(s)' variable. Default: the collector's poll_hang_ms for "
+                                            "assistants.runs (STREAMTRIAGE_POLL_HANG_MS, --threshold) / 1000."),
+    threshold: list[str] = typer.Option([], "--threshold", help="As for `serve`: name=ms or api:name=ms; "
+                                        "poll_hang_ms sets the 'hang after' default."),
 ) -> None:
     """Write datasources/, dashboards/ and alerting/ for Grafana, then check the result."""
     import os
@@ -66,8 +74,17 @@ def export(
     except DatasourceError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    try:
+        hang_after_s = hang_after_s if hang_after_s is not None else _collector_hang_after_s(threshold)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if hang_after_s <= 0:
+        typer.echo(f"error: --hang-after-s must be positive, got {hang_after_s}", err=True)
+        raise typer.Exit(2)
     options = ExportOptions(datasource=ds, collector_url=collector_url, webhook_url=webhook_url or DEFAULT_WEBHOOK_URL,
-                            provisioning_path=provisioning_path or DEFAULT_PROVISIONING_PATH)
+                            provisioning_path=provisioning_path or DEFAULT_PROVISIONING_PATH,
+                            notification_policy=notification_policy, hang_after_s=hang_after_s)
     written = export_tree(out, options)
     if ds.had_password:
         typer.echo(f"note: the password in the URL was not written; Grafana reads it from "
@@ -78,6 +95,16 @@ def export(
     typer.echo(f"wrote {len(written)} files to {out} (ClickHouse {ds.protocol}://{ds.host}:{ds.port}/{ds.database})")
     if problems:
         raise typer.Exit(1)
+
+
+def _collector_hang_after_s(flags: list[str]) -> int:
+    """The collector's poll-hang threshold for runs, in seconds, from the same settings ``serve`` reads."""
+    from streamtriage.classifier.thresholds import Thresholds
+    from streamtriage.collector.settings import load_settings
+
+    settings_flags = load_settings().thresholds
+    th = Thresholds.from_env(flags=[*settings_flags, *flags])
+    return max(1, round(th.get("poll_hang_ms", "assistants.runs") / 1000))
 
 
 @app.command("check")

@@ -108,7 +108,7 @@ def _mutated(src: Path, tmp_path: Path, rel: str, mutate: Callable[[Any], None])
 
 HEALTH = "dashboards/streamtriage/streamtriage-stream-health.json"
 RULES = "alerting/streamtriage-rules.yaml"
-NOTIFY = "alerting/streamtriage-notifications.yaml"
+CONTACTS = "alerting/streamtriage-contact-points.yaml"
 
 
 def _rule(doc: Any, i: int = 0) -> Any:
@@ -130,7 +130,8 @@ def _rule(doc: Any, i: int = 0) -> Any:
     (RULES, lambda d: _rule(d)["data"][0]["model"].__setitem__("rawSql", "SELECT 1 WHERE x IN (${service})"),
      "alert SQL cannot use dashboard variables"),
     (RULES, lambda d: _rule(d, 1).__setitem__("uid", _rule(d, 0)["uid"]), "duplicated"),
-    (NOTIFY, lambda d: d["policies"][0]["routes"][0].__setitem__("receiver", "ghost"), "unknown contact point"),
+    (CONTACTS, lambda d: d["contactPoints"][1]["receivers"][0].__setitem__("uid", "streamtriage-oncall-webhook"),
+     "not unique"),
 ])
 def test_checks_detect_broken_trees(tmp_path: Path, rel: str, mutate: Callable[[Any], None], expected: str) -> None:
     problems = check_tree(_mutated(PROVISIONING_DIR, tmp_path, rel, mutate))
@@ -147,3 +148,32 @@ def test_default_datasource_url_follows_a_server_store_only() -> None:
 def test_bad_datasource_urls_are_refused_with_a_reason(url: str) -> None:
     with pytest.raises(DatasourceError):
         DatasourceSettings.from_url(url)
+
+
+def _runs_hang_default(tree: Path) -> str:
+    dash = json.loads((tree / "dashboards/streamtriage/streamtriage-runs-polling.json").read_text())
+    var = next(v for v in dash["templating"]["list"] if v["name"] == "hang_after_s")
+    assert var["current"]["value"] in var["query"].split(",")
+    return str(var["current"]["value"])
+
+
+def test_policy_is_opt_in_and_hang_after_follows_the_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exported tree never replaces the org's policy tree unless asked (issue 15), and the runs
+    dashboard's 'hang after' default is the collector's poll_hang_ms, so the panel shows the CLI's hangs."""
+    out = tmp_path / "prov"
+    base = ["dashboards", "export", "--out", str(out), "--datasource-url", "http://ch:8123/otel"]
+    monkeypatch.delenv("STREAMTRIAGE_POLL_HANG_MS", raising=False)
+    assert CliRunner().invoke(cli_app, [*base, "--notification-policy"]).exit_code == 0
+    assert (out / "alerting/streamtriage-notification-policy.yaml").exists() and check_tree(out) == []
+    assert _runs_hang_default(out) == "600"
+    monkeypatch.setenv("STREAMTRIAGE_POLL_HANG_MS", "30000")
+    result = CliRunner().invoke(cli_app, base)
+    assert result.exit_code == 0, result.output
+    docs = [yaml.safe_load(p.read_text()) for p in (out / "alerting").glob("*.yaml")]
+    assert not [d for d in docs if "policies" in d]                 # the stale policy file was removed too
+    assert any("contactPoints" in d for d in docs) and check_tree(out) == []
+    assert _runs_hang_default(out) == "30"
+    assert CliRunner().invoke(cli_app, [*base, "--threshold", "assistants.runs:poll_hang_ms=120000"]).exit_code == 0
+    assert _runs_hang_default(out) == "120"
+    assert CliRunner().invoke(cli_app, [*base, "--hang-after-s", "900"]).exit_code == 0
+    assert _runs_hang_default(out) == "900"
