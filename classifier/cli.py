@@ -76,7 +76,7 @@ def list_entries(category: str | None = typer.Option(None, "--category", help="O
 def show(
     kb_id: str = typer.Argument(..., help="Entry id, e.g. llm/peer-closed-incomplete-chunked-read"),
     fmt: str = typer.Option("md", "--format", help="md or json"),
-    lang: str = typer.Option("en", "--lang", help="Root cause language: en or zh"),
+    lang: str = typer.Option("en", "--lang", help="Language of title, root cause and fixes: en or zh"),
     kb_dir: str | None = typer.Option(None, "--kb-dir", help=KB_DIR_HELP),
 ) -> None:
     """One entry, complete: root cause, fixes with code, what does not help, evidence, rule."""

@@ -33,15 +33,20 @@ OBSERVERS = ("python", "node", "server")
 
 ENTRY_KEYS = {
     # key: required?
-    "id": True, "category": True, "title": True, "root_cause": True, "status": True,
+    "id": True, "category": True, "title": True, "title_zh": True, "root_cause": True, "status": True,
     "fix_rate": True, "confidence": True, "tags": False, "messages": False, "first_seen": False,
     "versions": False, "fixes": False, "ineffective": False, "docs": False, "evidence": False,
     "distinguish_from": False, "observable": False, "rule": False, "rule_note": False,
 }
 RULE_KEYS = ("when", "base", "evidence", "priority")
 EVIDENCE_KEYS = ("weight", "says", "match")
-FIX_KEYS = ("text", "code")
-INEFFECTIVE_KEYS = ("text", "fail_rate")
+FIX_KEYS = ("text", "text_zh", "code", "lang")
+INEFFECTIVE_KEYS = ("text", "text_zh", "fail_rate")
+# Languages a fix's ``code`` may be in (``lang``, default python). Python code is compiled and its
+# imports resolved against each supported openai SDK line by the tests; the others are shown as is.
+CODE_LANGS = ("python", "javascript", "shell", "nginx", "modelfile")
+# Every text a reader sees is in English and Chinese (``kb show --lang zh``).
+ZH_HINT = "every entry is shown in English and Chinese (`streamtriage kb show ID --lang zh`)"
 LINK_KEYS = ("ref", "url", "date")
 ID_RE = re.compile(r"^llm/[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -114,6 +119,9 @@ class KbEntry:
     rule: Rule | None = None
     source: str = ""
 
+    def title_in(self, lang: str) -> str:
+        return str(self.data["title_zh"]) if lang == "zh" else self.title
+
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         """The entry as stored (rule included as written); ``lang`` keeps one root-cause language."""
         d = json.loads(json.dumps(self.data, default=str))
@@ -166,6 +174,14 @@ def _str_list(v: Any, where: str) -> list[str]:
     return v
 
 
+def _texts(item: Mapping[str, Any], where: str) -> None:
+    """A fix or ineffective attempt needs ``text`` and its Chinese ``text_zh``."""
+    if not isinstance(item.get("text"), str) or not item["text"].strip():
+        raise _fail(where, "needs text")
+    if not isinstance(item.get("text_zh"), str) or not item["text_zh"].strip():
+        raise _fail(where, f"needs `text_zh` (the Chinese translation of `text`): {ZH_HINT}")
+
+
 def compile_rule(spec: Any, where: str, compiler: Compiler, default_base: float) -> Rule:
     spec = _closed(spec, RULE_KEYS, where)
     if "when" not in spec:
@@ -199,7 +215,8 @@ def _validate_entry(raw: Any, where: str, compiler: Compiler) -> KbEntry:
     raw = _closed(raw, ENTRY_KEYS, where)
     for k, req in ENTRY_KEYS.items():
         if req and k not in raw:
-            raise _fail(where, f"missing required key {k!r}")
+            hint = f" (the Chinese title: {ZH_HINT})" if k == "title_zh" else ""
+            raise _fail(where, f"missing required key {k!r}{hint}")
     kb_id = raw["id"]
     if not isinstance(kb_id, str) or not ID_RE.match(kb_id):
         raise _fail(where, f"id {kb_id!r} must look like llm/some-slug")
@@ -211,6 +228,8 @@ def _validate_entry(raw: Any, where: str, compiler: Compiler) -> KbEntry:
     rc = _closed(raw["root_cause"], ("en", "zh"), f"{where}.root_cause")
     if not all(isinstance(rc.get(k), str) and rc[k].strip() for k in ("en", "zh")):
         raise _fail(where, "root_cause needs non-empty `en` and `zh`")
+    if not isinstance(raw["title_zh"], str) or not raw["title_zh"].strip():
+        raise _fail(where, f"`title_zh` (the Chinese title) must be a non-empty string: {ZH_HINT}")
     fix_rate = _prob(raw["fix_rate"], f"{where}.fix_rate")
     conf = _prob(raw["confidence"], f"{where}.confidence")
     for k in ("tags", "messages", "versions", "docs", "distinguish_from"):
@@ -218,12 +237,14 @@ def _validate_entry(raw: Any, where: str, compiler: Compiler) -> KbEntry:
             _str_list(raw[k], f"{where}.{k}")
     for i, f in enumerate(raw.get("fixes") or []):
         f = _closed(f, FIX_KEYS, f"{where}.fixes[{i}]")
-        if not isinstance(f.get("text"), str):
-            raise _fail(f"{where}.fixes[{i}]", "needs text")
+        _texts(f, f"{where}.fixes[{i}]")
+        if "lang" in f and f["lang"] not in CODE_LANGS:
+            raise _fail(f"{where}.fixes[{i}]", f"lang must be one of {', '.join(CODE_LANGS)}, got {f['lang']!r}")
+        if "lang" in f and not f.get("code"):
+            raise _fail(f"{where}.fixes[{i}]", "`lang` says what language `code` is in; there is no code")
     for i, f in enumerate(raw.get("ineffective") or []):
         f = _closed(f, INEFFECTIVE_KEYS, f"{where}.ineffective[{i}]")
-        if not isinstance(f.get("text"), str):
-            raise _fail(f"{where}.ineffective[{i}]", "needs text")
+        _texts(f, f"{where}.ineffective[{i}]")
         if f.get("fail_rate") is not None:
             _prob(f["fail_rate"], f"{where}.ineffective[{i}].fail_rate")
     for i, f in enumerate(raw.get("evidence") or []):

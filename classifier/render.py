@@ -1,4 +1,4 @@
-"""Knowledge-base entries as JSON documents and Markdown pages (English or Chinese root cause)."""
+"""Knowledge-base entries as JSON documents and Markdown pages, in English or Chinese."""
 from __future__ import annotations
 
 from typing import Any
@@ -21,6 +21,10 @@ _HEAD = {
 }
 
 
+def _text(item: dict[str, Any], lang: str) -> str:
+    return str(item["text_zh"] if lang == "zh" else item["text"])
+
+
 def check_lang(lang: str | None) -> str:
     lang = lang or "en"
     if lang not in LANGS:
@@ -41,7 +45,7 @@ def entry_markdown(entry: KbEntry, lang: str = "en", stats: Any = None) -> str:
     lang = check_lang(lang)
     h = _HEAD[lang]
     d = entry.data
-    out = [f"## {entry.id}", "", f"**{entry.title}**", ""]
+    out = [f"## {entry.id}", "", f"**{entry.title_in(lang)}**", ""]
     facts = [
         (h["category"], entry.category), (h["status"], entry.status),
         (h["fix_rate"], f"{entry.fix_rate:.2f}"), (h["confidence"], f"{entry.confidence:.2f}"),
@@ -61,15 +65,16 @@ def entry_markdown(entry: KbEntry, lang: str = "en", stats: Any = None) -> str:
     if d.get("fixes"):
         out += [f"### {h['fixes']}", ""]
         for f in d["fixes"]:
-            out.append(f"- {f['text']}")
+            out.append(f"- {_text(f, lang)}")
             if f.get("code"):
-                out += ["", "  ```", *("  " + line for line in f["code"].rstrip().splitlines()), "  ```"]
+                out += ["", f"  ```{f.get('lang', 'python')}",
+                        *("  " + line for line in f["code"].rstrip().splitlines()), "  ```"]
         out.append("")
     if d.get("ineffective"):
         out += [f"### {h['ineffective']}", ""]
         for f in d["ineffective"]:
             rate = f.get("fail_rate")
-            out.append(f"- {f['text']}" + (f" ({h['fails']} {rate:.0%})" if rate is not None else ""))
+            out.append(f"- {_text(f, lang)}" + (f" ({h['fails']} {rate:.0%})" if rate is not None else ""))
         out.append("")
     if d.get("docs"):
         out += [f"### {h['docs']}", ""] + [f"- {u}" for u in d["docs"]] + [""]

@@ -96,7 +96,7 @@ def test_bad_matchers_are_load_errors(spec, needle) -> None:
 
 
 def _write(tmp_path: Path, entry: dict) -> Path:
-    base = {"id": "llm/test-entry", "category": "incomplete_stream", "title": "t", "status": "draft",
+    base = {"id": "llm/test-entry", "category": "incomplete_stream", "title": "t", "title_zh": "标题", "status": "draft",
             "root_cause": {"en": "e", "zh": "中"}, "fix_rate": 0.5, "confidence": 0.5,
             "rule": {"when": {"outcome": "timeout"}}}
     base.update(entry)
