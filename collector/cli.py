@@ -61,6 +61,8 @@ def serve(
     except PortInUse as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if settings.port == 0:  # the port the kernel picked is the one to publish and print
+        settings = settings.replace(port=int(sock.getsockname()[1]))
     from .service_lock import holder
 
     owner = holder(settings.state_path)

@@ -49,8 +49,8 @@ def summary_lines(verdicts: Sequence[Verdict]) -> list[str]:
     groups: dict[str, list[Verdict]] = defaultdict(list)
     for v in verdicts:
         groups[group_of(v)].append(v)
-    lines = [f"{len(names)} scenarios x {'/'.join(modes)} = {len(verdicts)} runs through openai {sdk}: "
-             f"{good} got their expected label", "",
+    lines = [f"{len(verdicts)} runs ({len(names)} scenarios, {'+'.join(modes)}), openai {sdk}: "
+             f"{good} as expected", "",
              f"{'what was found':<22}{'runs':>5}{'as expected':>13}  explained by", "-" * 70]
     order = sorted(groups, key=lambda g: (g in ("healthy", "unclassified", "nothing found"), g))
     for g in order:

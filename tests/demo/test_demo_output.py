@@ -31,7 +31,7 @@ def test_default_output_fits_and_summarises_first(tmp_path: Path, columns: int) 
     text = proc.stdout
     summary, table = text.index("what was found"), text.index("expected?")
     assert summary < table                                     # what was found, before the rows
-    assert "4 runs through openai" in text[:summary]
+    assert "4 runs (4 scenarios, sync), openai" in text[:summary]
     rows = {line.split()[0]: line for line in lines[lines.index(next(ln for ln in lines if "expected?" in ln)):]
             if line.strip() and line.split()[0] in SUBSET}
     assert set(rows) >= set(SUBSET[1:])                          # the first one wraps at 80 columns
