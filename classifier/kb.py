@@ -44,7 +44,7 @@ FIX_KEYS = ("text", "text_zh", "code", "lang")
 INEFFECTIVE_KEYS = ("text", "text_zh", "fail_rate")
 # Languages a fix's ``code`` may be in (``lang``, default python). Python code is compiled and its
 # imports resolved against each supported openai SDK line by the tests; the others are shown as is.
-CODE_LANGS = ("python", "javascript", "shell", "nginx", "modelfile")
+CODE_LANGS = ("python", "javascript", "shell", "nginx", "modelfile", "yaml")
 # Every text a reader sees is in English and Chinese (``kb show --lang zh``).
 ZH_HINT = "every entry is shown in English and Chinese (`streamtriage kb show ID --lang zh`)"
 LINK_KEYS = ("ref", "url", "date")

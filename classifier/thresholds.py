@@ -57,7 +57,9 @@ OTHER_ENV_NAMES = frozenset({
     "STREAMTRIAGE_CLASSIFY_INTERVAL_S",  # background classification loop (collector/routes_classifier.py)
     "STREAMTRIAGE_CLICKHOUSE_PASSWORD",  # Grafana data source password (dashboards/datasource.py)
     "STREAMTRIAGE_CAPTURE_CONTENT",  # the hook's content capture (instrumentation/instrumentor.py)
-    "STREAMTRIAGE_NO_SDK_MATRIX", "STREAMTRIAGE_OPENAI1", "STREAMTRIAGE_ACCURACY_ASYNC",  # test harness
+    "STREAMTRIAGE_UPSTREAM", "STREAMTRIAGE_COLLECTOR",  # the example relay app (examples/relay_app.py)
+    "STREAMTRIAGE_NO_SDK_MATRIX", "STREAMTRIAGE_OPENAI1", "STREAMTRIAGE_OPENAI2",  # test harness
+    "STREAMTRIAGE_ACCURACY_ASYNC",
 })
 
 

@@ -84,7 +84,7 @@ def test_provider_entries_have_both_languages_and_fixes() -> None:
 
 
 def test_says_placeholder_must_name_a_record_field(tmp_path: Path) -> None:
-    entry = {"id": "llm/x", "category": "truncation", "title": "t", "status": "draft",
+    entry = {"id": "llm/x", "category": "truncation", "title": "t", "title_zh": "标题", "status": "draft",
              "root_cause": {"en": "e", "zh": "中"}, "fix_rate": 0.5, "confidence": 0.5,
              "rule": {"when": {"outcome": "completed"},
                       "evidence": [{"weight": 0.5, "says": "saw {finish_reson}", "match": {"outcome": "completed"}}]}}

@@ -22,7 +22,8 @@ PEER = "llm/peer-closed-incomplete-chunked-read"
 
 
 def _entry(kb_id: str, **changes: Any) -> dict[str, Any]:
-    base = {"id": kb_id, "category": "infra_misconfig", "title": "Ours", "status": "stable", "fix_rate": 0.5,
+    base = {"id": kb_id, "category": "infra_misconfig", "title": "Ours", "title_zh": "我们的", "status": "stable",
+            "fix_rate": 0.5,
             "confidence": 0.5, "root_cause": {"en": "Our proxy.", "zh": "我们的代理。"},
             "rule": {"when": {"outcome": "transport_error", "terminal_seen": False}, "base": 0.95, "priority": 5}}
     base.update(changes)
