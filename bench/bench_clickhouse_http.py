@@ -54,7 +54,7 @@ def main() -> None:
 
     import clickhouse_connect
 
-    from streamtriage.collector.clickhouse_http import ChdbEngine, ClickHouseHTTP, start_server
+    from streamtriage.collector.sqlendpoint import ChdbEngine, ClickHouseHTTP, start_server
     from tests.support.clickhouse_standin import ClickHouseStandin
 
     data = rows(args.rows)

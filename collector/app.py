@@ -30,7 +30,7 @@ from .decode_worker import warm_up
 from .metrics import Metrics
 from .migrate import apply_migrations
 from .routes import incidents, ops, otlp, streams
-from .settings import Settings
+from .settings import Settings, is_loopback
 from .spool import Spool
 from .state import CollectorState, decoder_workers, make_decoder
 from .store import Store, StoreError, StoreLocked, redact
@@ -162,17 +162,21 @@ def create_app(settings: Settings) -> FastAPI:
 
 def describe(settings: Settings) -> list[str]:
     """Start-up lines for the console: where data goes and who may send it."""
-    lines = [f"streamtriage collector {__version__} on {service_url(settings)}",
+    lines = [f"streamtriage collector {__version__} on {settings.display_url()}",
              f"store: {redact(settings.store)} (database {Store(settings).database})",
              f"spool: {settings.spool_path}  durability: {settings.durability}"]
-    if not settings.token:
-        if settings.host in ("127.0.0.1", "localhost", "::1"):
-            lines.append("no --token: ingest and API are open, so the service listens on 127.0.0.1 only")
+    if not settings.token and not settings.reader_token:
+        if is_loopback(settings.host):
+            lines.append(f"no --token: ingest and API are open, so the service listens on {settings.host} only")
         else:
-            lines.append(f"WARNING: no --token and listening on {settings.host}: anyone who can reach it can "
-                         "send spans and read the API; set --token or STREAMTRIAGE_TOKEN")
+            lines.append(f"WARNING: no token and listening on {settings.display_url()} "
+                         "(--allow-unauthenticated): anyone who can reach it can send spans and read every span")
     else:
-        lines.append("bearer token required for /v1/traces and /api/*")
+        lines.append("ingest (/v1/traces): " + ("bearer --token" if settings.token else "open"))
+        reads = ("bearer --read-token" if settings.read_token else
+                 "bearer --token (no --read-token: every app that can send spans can also read them)")
+        lines.append("reads (/api/*, SQL endpoint): " + reads)
+    lines.append("/docs and /openapi.json: open (they describe the API; they hold no data)")
     lines.append(threshold_line(settings))
     return lines
 

@@ -15,8 +15,14 @@ def serve(
                                         "http(s)://user:pass@host:8123/db. Env STREAMTRIAGE_STORE."),
     host: str | None = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
     port: int | None = typer.Option(None, "--port", help="Port (default 4318, the OTLP/HTTP port)."),
-    token: str | None = typer.Option(None, "--token", help="Require Authorization: Bearer TOKEN. "
-                                        "Env STREAMTRIAGE_TOKEN."),
+    token: str | None = typer.Option(None, "--token", help="Ingest token: /v1/traces requires "
+                                        "Authorization: Bearer TOKEN. Env STREAMTRIAGE_TOKEN."),
+    read_token: str | None = typer.Option(None, "--read-token", help="Read token for /api/* and the SQL "
+                                             "endpoint (the ingest token is then refused there). "
+                                             "Env STREAMTRIAGE_READ_TOKEN."),
+    allow_unauthenticated: bool | None = typer.Option(None, "--allow-unauthenticated", help="Listen on a "
+                                                         "non-loopback --host without tokens (trusted networks "
+                                                         "only). Env STREAMTRIAGE_ALLOW_UNAUTHENTICATED."),
     config: str | None = typer.Option(None, "--config", help="YAML/TOML/JSON settings file. Env STREAMTRIAGE_CONFIG."),
     durability: str | None = typer.Option(None, "--durability", help="insert (default) or wal."),
     clickhouse_port: int | None = typer.Option(None, "--clickhouse-port", help="Also serve a read-only "
@@ -43,7 +49,8 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         check_env_names(also_known=settings_env_names())  # a misspelt variable is refused, not ignored
-        settings = load_settings(config, store=store, host=host, port=port, token=token, durability=durability,
+        settings = load_settings(config, store=store, host=host, port=port, token=token, read_token=read_token,
+                                 allow_unauthenticated=allow_unauthenticated, durability=durability,
                                  clickhouse_port=clickhouse_port, thresholds=tuple(threshold) or None,
                                  kb_dir=kb_dir)
         Thresholds.from_env(flags=settings.thresholds)  # a bad threshold is a start-up error, not a silent default

@@ -37,14 +37,23 @@ def get_metrics(state: Annotated[CollectorState, Depends(get_state)]) -> Metrics
 
 
 def require_token(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
-    """With a configured token every ingest/API call needs ``Authorization: Bearer <token>``."""
-    if not settings.token:
+    """With a configured token, ingest (``/v1/traces``) needs ``Authorization: Bearer <token>``."""
+    _check_bearer(request, settings.token)
+
+
+def _check_bearer(request: Request, secret: str | None) -> None:
+    if not secret:
         return
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), secret.encode()):
         raise HTTPException(status_code=401, detail="missing or wrong bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_read_token(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+    """``/api/*`` needs the read token (or the ingest token when no read token is configured)."""
+    _check_bearer(request, settings.reader_token)
 
 
 StateDep = Annotated[CollectorState, Depends(get_state)]
@@ -52,4 +61,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 WriterDep = Annotated[Writer, Depends(get_writer)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-AuthDep = Annotated[None, Depends(require_token)]
+AuthDep = Annotated[None, Depends(require_token)]  # ingest
+ReadAuthDep = Annotated[None, Depends(require_read_token)]  # /api/*

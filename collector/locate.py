@@ -88,7 +88,7 @@ def locate(settings: Settings) -> Iterator[Location]:
     if info is not None:
         if not info.get("url"):
             raise service_lock.DirectoryLocked(settings.state_path, info)
-        yield Location(url=str(info["url"]), token=settings.token)
+        yield Location(url=str(info["url"]), token=settings.reader_token)
         return
     lock = service_lock.acquire(settings.state_path)
     store = Store(settings, on_connect=_migrate)

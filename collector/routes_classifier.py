@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from .deps import AuthDep
+from .deps import ReadAuthDep
 from .state import CollectorState
 
 log = logging.getLogger("streamtriage.classifier")
@@ -85,7 +85,7 @@ def _state(request: Request) -> CollectorState:
 
 
 @router.post("/classify", summary="Run a classification pass now (incremental + open-call sweep)")
-async def classify_now(request: Request, _auth: AuthDep) -> dict[str, Any]:
+async def classify_now(request: Request, _auth: ReadAuthDep) -> dict[str, Any]:
     state = _state(request)
     clf = _classifier(state)
     # Everything acknowledged so far is classified: a 200 may mean "spooled", so replay it first.
@@ -106,7 +106,7 @@ def _stats(clf: Any) -> dict[str, Any]:
 
 
 @router.get("/kb", summary="Knowledge-base entries with prior and observed fix rates")
-async def kb_list(request: Request, _auth: AuthDep) -> list[dict[str, Any]]:
+async def kb_list(request: Request, _auth: ReadAuthDep) -> list[dict[str, Any]]:
     from streamtriage.classifier.render import kb_summary
 
     clf = _classifier(_state(request))
@@ -118,7 +118,7 @@ async def kb_list(request: Request, _auth: AuthDep) -> list[dict[str, Any]]:
 async def kb_entry(
     request: Request,
     kb_id: str,
-    _auth: AuthDep,
+    _auth: ReadAuthDep,
     format: Annotated[str, Query(pattern="^(json|md)$")] = "json",
     lang: Annotated[str, Query(pattern="^(en|zh)$")] = "en",
 ) -> Any:

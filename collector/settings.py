@@ -30,9 +30,15 @@ class Settings:
     database: str = "default"
     host: str = "127.0.0.1"
     port: int = 4318
+    # Ingest token: ``/v1/traces`` needs ``Authorization: Bearer <token>``.
     token: str | None = None
-    # Read-only ClickHouse HTTP endpoint on the store (collector/clickhouse_http.py): port, or None
-    # for off; with a token, clients log in as ``clickhouse_user`` with the token as password.
+    # Read token: the SQL endpoint and ``/api/*``. The ingest token every instrumented app holds is
+    # not accepted there once a read token is set; without one, reads fall back to ``token``.
+    read_token: str | None = None
+    # Listening beyond loopback without a token is refused unless this is set deliberately.
+    allow_unauthenticated: bool = False
+    # Read-only ClickHouse HTTP endpoint on the store (collector/sqlendpoint/): port, or None
+    # for off; with a read token, clients log in as ``clickhouse_user`` with it as password.
     clickhouse_port: int | None = None
     clickhouse_user: str = "default"
     # Where the lock/pid file and the spool live. Defaults to the chDB data dir, or
@@ -89,6 +95,24 @@ class Settings:
                 raise SettingsError("cluster needs a ClickHouse server store (--store http://...), not chdb://")
         if not self.database.replace("_", "").isalnum():
             raise SettingsError(f"database must be a plain identifier, got {self.database!r}")
+        if self.read_token is not None and self.read_token == self.token:
+            raise SettingsError("read_token must differ from token (the ingest token)")
+        if not is_loopback(self.host) and not self.token and not self.allow_unauthenticated:
+            raise SettingsError(
+                f"refusing to listen on {self.host or 'all interfaces'} without a token: anyone who can reach it "
+                "could send spans and read every span. Set --token (and --read-token), or pass "
+                "--allow-unauthenticated (STREAMTRIAGE_ALLOW_UNAUTHENTICATED=1) if the network is trusted")
+
+    @property
+    def reader_token(self) -> str | None:
+        """The secret that opens the SQL endpoint and ``/api/*``: the read token, else the ingest token."""
+        return self.read_token or self.token
+
+    def display_url(self, port: int | None = None) -> str:
+        """The real bind address, for people: ``http://0.0.0.0:4318 (all interfaces)``."""
+        host = self.host or "0.0.0.0"
+        shown = f"http://{'[' + host + ']' if ':' in host else host}:{self.port if port is None else port}"
+        return shown + (" (all interfaces)" if host in ("0.0.0.0", "::") else "")
 
     @property
     def is_embedded(self) -> bool:
@@ -117,6 +141,23 @@ class Settings:
 
 
 _ENV_PREFIX = "STREAMTRIAGE_"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
 def settings_env_names() -> set[str]:
@@ -129,6 +170,11 @@ def _coerce(name: str, raw: Any) -> Any:
     kind = str(kinds[name])
     if raw is None:
         return None
+    if kind == "bool":
+        text = str(raw).strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise SettingsError(f"{name} must be true or false, got {raw!r}")
+        return text in _TRUE
     if kind.startswith("tuple"):  # a list from a file or the CLI; a comma-separated string from the environment
         return tuple(raw) if isinstance(raw, (list, tuple)) else str(raw)
     if "int" in kind and "str" not in kind:

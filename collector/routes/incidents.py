@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.encoders import jsonable_encoder
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import AuthDep, StoreDep
+from ..deps import ReadAuthDep, StoreDep
 from ..queries import list_incidents, parse_since
 from ..store import StoreError
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 @router.get("/incidents", summary="Labelled calls, newest first")
 async def read_incidents(
     store: StoreDep,
-    _auth: AuthDep,
+    _auth: ReadAuthDep,
     since: Annotated[str | None, Query(description="15m, 2h, 7d or an ISO-8601 time; default 24h")] = None,
     category: str | None = None,
     service: str | None = None,

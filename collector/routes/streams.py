@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.encoders import jsonable_encoder
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import AuthDep, StoreDep
+from ..deps import ReadAuthDep, StoreDep
 from ..queries import TRACE_ID, get_stream
 from ..store import StoreError
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 
 @router.get("/streams/{trace_id}", summary="A call's spans (call, events, polls) and its label")
-async def read_stream(trace_id: str, store: StoreDep, _auth: AuthDep) -> dict[str, Any]:
+async def read_stream(trace_id: str, store: StoreDep, _auth: ReadAuthDep) -> dict[str, Any]:
     tid = trace_id.lower()
     if not TRACE_ID.match(tid):
         raise HTTPException(400, "trace_id must be 32 hex characters")

@@ -10,7 +10,7 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 
-from streamtriage.collector.clickhouse_http import (
+from streamtriage.collector.sqlendpoint import (
     ChdbEngine,
     ClickHouseHTTP,
     Credentials,
@@ -55,7 +55,7 @@ def engine(chdb_path: Path) -> Iterator[ChdbEngine]:
 
 
 def serve(engine: ChdbEngine, db: str, **kwargs) -> Endpoint:
-    core = ClickHouseHTTP(engine, read_only=kwargs.pop("read_only", True), database=db, **kwargs)
+    core = ClickHouseHTTP(engine, database=db, **kwargs)
     return Endpoint(core, start_server(core))
 
 

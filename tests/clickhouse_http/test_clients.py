@@ -164,7 +164,7 @@ def test_http_response_compression(endpoint, store_db, encoding) -> None:
 
     import lz4.frame
 
-    from streamtriage.collector.clickhouse_http import _zstd
+    from streamtriage.collector.sqlendpoint.codecs import zstd_module as _zstd
 
     store, _ = store_db
     status, headers, body = _get(f"{endpoint.url}/?enable_http_compression=1&default_format=Native",
@@ -192,7 +192,7 @@ def test_grafana_plugin_style_requests(make_endpoint, store_db) -> None:
     database and settings as URL parameters, basic auth; plus the plugin's schema-browsing queries."""
     import base64
 
-    from streamtriage.collector.clickhouse_http import Credentials
+    from streamtriage.collector.sqlendpoint import Credentials
 
     store, db = store_db
     ep = make_endpoint(credentials=Credentials("grafana", "tok"))
@@ -220,7 +220,7 @@ def test_grafana_plugin_style_requests(make_endpoint, store_db) -> None:
 
 
 def test_node_client_with_credentials(make_endpoint) -> None:
-    from streamtriage.collector.clickhouse_http import Credentials
+    from streamtriage.collector.sqlendpoint import Credentials
 
     ep = make_endpoint(credentials=Credentials("grafana", "tok"))
     ok, bad = _node(ep, [{"kind": "query", "query": "SELECT count() AS n FROM sample"}], "grafana", "tok")[0], \

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from streamtriage.cli import app as cli_app
-from streamtriage.collector.clickhouse_http import Credentials
+from streamtriage.collector.sqlendpoint import Credentials
 from streamtriage.dashboards.collector_endpoint import ENDPOINT_NAME
 from streamtriage.dashboards.macros import expand_alert_sql, expand_panel_sql
 from streamtriage.dashboards.queries import alert_queries, context_for, panel_queries, variable_queries

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streamtriage.collector.clickhouse_http import Credentials, Limits
+from streamtriage.collector.sqlendpoint import Credentials, Limits
 
 SECRET = "streamtriage-secret-marker-7f3a"
 

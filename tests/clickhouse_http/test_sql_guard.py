@@ -79,7 +79,7 @@ def test_engine_function_lists_cover_every_outside_table_function(engine) -> Non
 
 def test_readonly_setting_is_the_last_line_of_defence(engine, store_db) -> None:
     """Even with the guard bypassed, the SETTINGS clause the endpoint appends makes the engine refuse."""
-    from streamtriage.collector.clickhouse_http import (
+    from streamtriage.collector.sqlendpoint import (
         ClickHouseError,
         Limits,
         read_only_settings,

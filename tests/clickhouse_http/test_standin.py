@@ -86,7 +86,8 @@ def test_request_bodies_of_concatenated_frames_decode_whole(encoding: str) -> No
 
     import lz4.frame
 
-    from streamtriage.collector.clickhouse_http import _zstd, decode_body
+    from streamtriage.collector.sqlendpoint.codecs import decode_body
+    from streamtriage.collector.sqlendpoint.codecs import zstd_module as _zstd
 
     compress = {"lz4": lz4.frame.compress, "zstd": _zstd().compress, "gzip": gzip.compress,
                 "deflate": zlib.compress}[encoding]

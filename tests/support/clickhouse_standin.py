@@ -2,8 +2,8 @@
 
 No modern ClickHouse server can be installed on the test machines, yet the collector's production
 path (``--store http://host:8123``) talks to one through clickhouse-connect's HTTP client. This
-runs the same protocol code as the collector's read-only endpoint (``collector/clickhouse_http``)
-with writes enabled (``INSERT ... FORMAT Native`` bodies, compressed or not, DDL), in its own
+runs the same protocol code as the collector's read-only endpoint (``collector/sqlendpoint``)
+with the write mode of ``clickhouse_writable.py`` (``INSERT ... FORMAT Native`` bodies, compressed or not, DDL), in its own
 process with its own chDB data directory, so it can be stopped and started again on the same port
 with its data intact (what a store-down test needs).
 
@@ -126,17 +126,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from streamtriage.collector.clickhouse_http import (
-        ChdbEngine,
-        ClickHouseHTTP,
-        Credentials,
-        asgi_app,
-        listening_socket,
-    )
+    sys.path.insert(0, str(_HERE.parents[2]))  # run as a script: make ``tests.support`` importable
+    from streamtriage.collector.sqlendpoint import Credentials, asgi_app, listening_socket
+    from tests.support.clickhouse_writable import WritableChdbEngine, WritableClickHouseHTTP
 
-    engine = ChdbEngine(os.path.realpath(args.path))
+    engine = WritableChdbEngine(os.path.realpath(args.path))
     creds = Credentials(args.user, args.password) if args.user and args.password else None
-    core = ClickHouseHTTP(engine, read_only=False, credentials=creds, display_name="streamtriage-standin")
+    core = WritableClickHouseHTTP(engine, credentials=creds, display_name="streamtriage-standin")
     server = uvicorn.Server(uvicorn.Config(asgi_app(core), log_level="warning", lifespan="off", access_log=False))
     server.run(sockets=[listening_socket(args.host, args.port)])
     engine.close()
