@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode, urlparse
 
 from .errors import ClickHouseError
+from .lexer import Token, tokens
 
 __all__ = ["Output", "Engine", "ChdbEngine", "HttpEngine", "quote_identifier", "engine_for_store"]
 
@@ -93,13 +94,17 @@ class ChdbHandle:
         for name, value in settings:  # the connection string has no escaping: plain values only
             if not (_NAME.fullmatch(name) and _VALUE.fullmatch(value)):
                 raise ClickHouseError(36, f"Setting {name} has a value that cannot be passed to the engine")
-        dsn = path + ("?" + "&".join(f"{k}={v}" for k, v in settings) if settings else "")
-        try:
-            self.conn = chdb.connect(dsn)
-        except Exception as exc:
-            raise engine_error(exc) from exc
+        self._dsn = path + ("?" + "&".join(f"{k}={v}" for k, v in settings) if settings else "")
+        self._connect = chdb.connect
+        self.conn = self._open()
         self.lock = threading.Lock()
         self._db: str | None = None
+
+    def _open(self) -> Any:
+        try:
+            return self._connect(self._dsn)
+        except Exception as exc:
+            raise engine_error(exc) from exc
 
     def run(self, sql: str, fmt: str, params: Mapping[str, str], database: str | None) -> Output:
         with self.lock:
@@ -110,6 +115,11 @@ class ChdbHandle:
                     self._db = target
                 result = self.conn.query(sql, fmt, params=dict(params))
             except Exception as exc:
+                # chDB keeps the output of the statements that ran before the one that failed and
+                # prepends it to the next result on this connection: never reuse it after an error.
+                self.conn.close()
+                self.conn = self._open()
+                self._db = None
                 raise engine_error(exc) from exc
             body = result.bytes() or b""
             return Output(body, chdb_summary(result, body))
@@ -117,6 +127,47 @@ class ChdbHandle:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+
+# What ``readonly=1`` does not stop on chDB (found by tests/clickhouse_http/test_adversarial.py):
+# chDB is clickhouse-local, whose ``default`` user holds every grant, so a read-only session still
+# runs ``KILL QUERY`` (the collector's own inserts run as that user), ``SYSTEM STOP MERGES`` and
+# similar, ``BACKUP ... TO Memory()``; it runs ``INTO OUTFILE`` in-process as a client would (it
+# writes the file); its scalar ``file()`` reads any path, ``DESCRIBE`` of a table function reads the
+# file for schema inference, and chDB's ``python()`` table function reads objects of the host
+# process. So the chDB engine admits only one statement whose first word is a read, and refuses
+# these calls, before its session sees the text: a check of its own, independent of ``guard``
+# (it shares only the exact lexer).
+_CHDB_READS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"})
+_CHDB_REFUSED_CALLS = frozenset({"file", "python", "pythontablefunction"})
+
+
+def chdb_one_statement(sql: str) -> list[Token]:
+    """The tokens of ``sql``; refuse a second statement (chDB runs every statement of a text)."""
+    toks = list(tokens(sql))
+    seen_semicolon = False
+    for tok in toks:
+        if tok.kind == "semicolon":
+            seen_semicolon = True
+        elif seen_semicolon:
+            raise ClickHouseError(62, "Multi-statements are not allowed: refused by the engine")
+    return toks
+
+
+def chdb_local_gaps(sql: str) -> None:
+    """Refuse what a read-only chDB session would still do (see above)."""
+    toks = chdb_one_statement(sql)
+    first = next((t.text.upper() for t in toks if t.kind != "symbol" or t.text != "("), "")
+    if first not in _CHDB_READS:
+        raise ClickHouseError(164, f"Only reads run on the read-only engine, got {first or 'nothing'}")
+    for i, tok in enumerate(toks):
+        nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+        name = tok.text.strip("`\"").lower() if tok.kind in ("word", "quoted") else ""
+        if tok.kind == "word" and tok.text.upper() == "OUTFILE":
+            raise ClickHouseError(164, "INTO OUTFILE writes a file on the collector's host: refused by the engine")
+        if nxt == "(" and name and (name in _CHDB_REFUSED_CALLS or
+                                    (first in ("DESCRIBE", "DESC") and name not in ("describe", "desc", "table"))):
+            raise ClickHouseError(497, f"'{name}(' reads outside the database in chDB's local mode: refused by the engine")
 
 
 class ChdbEngine:
@@ -150,9 +201,11 @@ class ChdbEngine:
 
     def query(self, sql: str, fmt: str, params: Mapping[str, str], database: str | None,
               settings: Mapping[str, str] | None = None) -> Output:
+        chdb_local_gaps(sql)
         return self._handle(settings or {}).run(sql, fmt, params, database)
 
     def explain_ast(self, sql: str, params: Mapping[str, str], database: str | None) -> str:
+        chdb_one_statement(sql)  # EXPLAIN AST only parses, but chDB would run a second statement
         return self._check.run("EXPLAIN AST " + sql, "TabSeparatedRaw", params, database).body.decode()
 
     def function_names(self) -> tuple[set[str], set[str]]:

@@ -146,7 +146,7 @@ _KNOWN_OUTSIDE_FUNCTIONS = frozenset(
      "icebergazurecluster", "iceberghdfscluster", "deltalake", "deltalakecluster", "hudi",
      "hudicluster", "merge", "loop", "fuzzjson", "fuzzquery", "filecluster", "timeseriesdata",
      "timeseriestags", "timeseriesmetrics", "arrowflight", "ytsaurus", "paimon",
-     "prometheusquery", "mergetreeindex", "mergetreeprojection"}
+     "prometheusquery", "mergetreeindex", "mergetreeprojection", "python", "pythontablefunction"}
 )
 
 
@@ -268,7 +268,8 @@ def check_tokens(sql: str, policy: ReadOnlyPolicy | None = None) -> tuple[str, s
         if tok.kind == "word":
             word = tok.text.upper()
             qualified = (i > 0 and toks[i - 1].text == ".") or (nxt is not None and nxt.text == ".")
-            if word in _REFUSED_WORDS and not qualified:  # system.settings is a table, not a clause
+            show_create = word == "CREATE" and i > 0 and toks[i - 1].text.upper() == "SHOW"
+            if word in _REFUSED_WORDS and not qualified and not show_create:  # system.settings is a table
                 raise GuardError(f"'{tok.text}' is not allowed on a read-only endpoint (position {tok.start})")
             if word == "FORMAT" and depth == 0 and nxt is not None and nxt.kind in ("word", "quoted"):
                 fmt = output_format(nxt.text.strip("`\""))

@@ -140,22 +140,39 @@ def test_each_escape_attempt_is_refused(endpoint, store_db, secret_file, tmp_pat
 def test_settings_injection_through_url_params_is_refused(endpoint, params) -> None:
     status, headers, body = post(endpoint, "SELECT 1", params=params)
     assert status in (400, 403), body
-    assert headers["X-ClickHouse-Exception-Code"] in ("164", "36")
+    assert headers["X-ClickHouse-Exception-Code"] in ("164", "36", "27")
     assert b"DB::Exception" in body
 
 
-def test_limits_can_be_lowered_but_not_raised_or_disabled(endpoint) -> None:
-    sql = ("SELECT getSetting('max_execution_time'), getSetting('max_result_rows'), getSetting('readonly') "
-           "FORMAT JSONCompactEachRow")
+LIMIT_SQL = ("SELECT getSetting('max_execution_time'), getSetting('max_result_rows'), getSetting('max_result_bytes'), "
+             "getSetting('max_memory_usage'), getSetting('readonly') FORMAT JSONCompactEachRow")
+
+
+@pytest.mark.parametrize("asked,code", [
+    ({"max_memory_usage": "0.5"}, "27"), ({"max_result_rows": "0.5"}, "27"), ({"max_result_bytes": "0.5"}, "27"),
+    ({"max_execution_time": "0.0000000001"}, "27"), ({"max_execution_time": "1e3"}, "27"),
+    ({"max_result_rows": "-1"}, "27"), ({"max_result_rows": " 5"}, "27"), ({"max_threads": "0x10"}, "27"),
+    ({"max_execution_time": "0"}, "452"), ({"max_result_rows": "0"}, "452"), ({"max_memory_usage": "0"}, "452"),
+    ({"max_execution_time": "99999"}, "452"), ({"max_result_rows": "10000000000"}, "452"),
+    ({"max_memory_usage": str(1 << 40)}, "452"), ({"max_threads": "64"}, "452"),
+    ({"result_overflow_mode": "any"}, "36"), ({"extremes": "2"}, "27"),
+])
+def test_limits_cannot_be_raised_zeroed_or_made_fractional(endpoint, asked, code) -> None:
+    status, headers, body = post(endpoint, LIMIT_SQL, params=asked)
+    assert 400 <= status < 500 and headers["X-ClickHouse-Exception-Code"] == code, body
+
+
+def test_limits_can_be_lowered_and_the_engine_uses_the_parsed_value(endpoint) -> None:
     caps = Limits()
-    for asked, expected in [({"max_execution_time": "0", "max_result_rows": "0"}, (caps.max_execution_time, caps.max_result_rows)),
-                            ({"max_execution_time": "99999", "max_result_rows": "10000000000"}, (caps.max_execution_time, caps.max_result_rows)),
-                            ({"max_execution_time": "5", "max_result_rows": "10"}, (5, 10))]:
-        status, _, body = post(endpoint, sql, params={**asked, "readonly": "1"})
-        assert status == 200, body
-        row = json.loads(body)
-        assert (float(row[0]), int(row[1])) == (float(expected[0]), expected[1])
-        assert int(row[2]) == 1
+    status, _, body = post(endpoint, LIMIT_SQL, params={"readonly": "1"})
+    assert status == 200, body
+    row = json.loads(body)
+    assert [int(float(v)) for v in row] == [caps.max_execution_time, caps.max_result_rows, caps.max_result_bytes,
+                                            caps.max_memory_usage, 1]
+    status, _, body = post(endpoint, LIMIT_SQL, params={"max_execution_time": "5", "max_result_rows": "010",
+                                                         "max_result_bytes": "1000000", "max_memory_usage": "100000000"})
+    assert status == 200, body
+    assert [int(float(v)) for v in json.loads(body)] == [5, 10, 1_000_000, 100_000_000, 1]
 
 
 def test_allowed_read_statements_pass(endpoint) -> None:
@@ -229,8 +246,10 @@ def test_oversized_query_body_is_refused(endpoint) -> None:
 
 def test_threads_are_capped_for_endpoint_queries(make_endpoint) -> None:
     ep = make_endpoint(limits=Limits(max_threads=1))
-    status, _, body = post(ep, "SELECT getSetting('max_threads')", params={"max_threads": "64"})
+    status, _, body = post(ep, "SELECT getSetting('max_threads')")
     assert (status, body) == (200, b"1\n")
+    status, headers, _ = post(ep, "SELECT getSetting('max_threads')", params={"max_threads": "64"})
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (400, "452")
 
 
 def test_query_id_is_not_echoed_into_headers_verbatim(endpoint) -> None:

@@ -1,12 +1,13 @@
-"""The guard's two layers on their own: the lexer (statement boundaries, INSERT data offsets) and
-the AST check on the engine's real ``EXPLAIN AST`` output, so a write is refused by the parse even
-when its first word does not give it away."""
+"""The guard's layers on their own: the lexer (statement boundaries; INSERT data offsets of the
+stand-in's write mode), the token layer, and the AST check on the engine's real ``EXPLAIN AST``
+output, so a write is refused by the parse even when its first word does not give it away."""
 from __future__ import annotations
 
 import pytest
 
-from streamtriage.collector import sql_guard
-from streamtriage.collector.sql_guard import GuardError, ReadOnlyPolicy, parse_ast
+from streamtriage.collector.sqlendpoint import guard as sql_guard
+from streamtriage.collector.sqlendpoint.guard import GuardError, ReadOnlyPolicy, parse_ast
+from tests.support.clickhouse_writable import split_insert_data
 
 
 @pytest.mark.parametrize("sql,expected", [
@@ -28,6 +29,8 @@ def test_single_statement_keeps_one_statement(sql: str, expected: str) -> None:
 @pytest.mark.parametrize("sql", [
     "SELECT 1; SELECT 2", "SELECT ';'; DROP TABLE t", "SELECT 1 -- x\n; DROP TABLE t",
     "SELECT 1 /* x */; /* y */ DROP TABLE t", "SELECT $$;$$; DROP TABLE t",
+    "SELECT 1 // ' \n; DROP TABLE t; -- '", "SELECT {x:Enum8('}' = 1)}; DROP TABLE t -- '",
+    "SELECT $a b$ ; $a b$; DROP TABLE t",
 ])
 def test_second_statement_is_refused(sql: str) -> None:
     with pytest.raises(GuardError) as info:
@@ -35,7 +38,8 @@ def test_second_statement_is_refused(sql: str) -> None:
     assert info.value.code == 62
 
 
-@pytest.mark.parametrize("sql", ["SELECT 'open", "SELECT /* open", "SELECT `open", "SELECT $$open"])
+@pytest.mark.parametrize("sql", ["SELECT 'open", "SELECT /* open", "SELECT `open", "SELECT 1 \\G",
+                                 "SELECT 1 #x", "SELECT 1 ! 2", "SELECT x'4g'", "SELECT 1 \u00a0"])
 def test_unterminated_text_is_a_syntax_error(sql: str) -> None:
     with pytest.raises(GuardError) as info:
         sql_guard.single_statement(sql)
@@ -45,15 +49,15 @@ def test_unterminated_text_is_a_syntax_error(sql: str) -> None:
 def test_insert_data_offsets_follow_clickhouse_rules() -> None:
     # Native data for 10 columns starts with byte 0x0a: only the first newline is the separator.
     text = "INSERT INTO t (a) FORMAT Native\n\n\x05rest"
-    stmt, fmt, offset = sql_guard.split_insert_data(text)
+    stmt, fmt, offset = split_insert_data(text)
     assert (stmt.strip(), fmt, text[offset:]) == ("INSERT INTO t (a)", "Native", "\n\x05rest")
     text = "INSERT INTO t FORMAT CSV 1,2\n"
-    assert sql_guard.split_insert_data(text)[2] == text.index("1,2")
+    assert split_insert_data(text)[2] == text.index("1,2")
     text = "INSERT INTO t (`FORMAT`, 'x') FORMAT JSONEachRow\n{\"a\":1}"
-    stmt, fmt, offset = sql_guard.split_insert_data(text)
+    stmt, fmt, offset = split_insert_data(text)
     assert fmt == "JSONEachRow" and text[offset:] == '{"a":1}'
-    assert sql_guard.split_insert_data("INSERT INTO t VALUES (1)")[1] is None
-    assert sql_guard.split_insert_data("INSERT INTO t SELECT * FROM u FORMAT Native")[1] is None
+    assert split_insert_data("INSERT INTO t VALUES (1)")[1] is None
+    assert split_insert_data("INSERT INTO t SELECT * FROM u FORMAT Native")[1] is None
 
 
 @pytest.mark.parametrize("sql", [
@@ -75,22 +79,6 @@ def test_engine_function_lists_cover_every_outside_table_function(engine) -> Non
                  "hdfs", "azureblobstorage", "executable", "input", "sqlite", "dictionary", "merge"):
         assert name in policy.outside_functions, name
     assert "numbers" not in policy.outside_functions and "format" not in policy.outside_functions
-
-
-def test_readonly_setting_is_the_last_line_of_defence(engine, store_db) -> None:
-    """Even with the guard bypassed, the SETTINGS clause the endpoint appends makes the engine refuse."""
-    from streamtriage.collector.sqlendpoint import (
-        ClickHouseError,
-        Limits,
-        read_only_settings,
-        settings_clause,
-    )
-
-    clause = settings_clause(read_only_settings({}, Limits()))
-    with pytest.raises(ClickHouseError) as info:
-        engine.query(f"INSERT INTO sample (id) SELECT 999\nSETTINGS {clause}", "TabSeparated", {}, store_db[1])
-    assert info.value.code == 164
-    assert engine.query("SELECT count() FROM sample WHERE id = 999", "TabSeparated", {}, store_db[1]).body == b"0\n"
 
 
 def test_builtin_fallback_policy_refuses_outside_functions_too(engine, store_db) -> None:
