@@ -89,9 +89,12 @@ def rows_to_payload(rows: list[list[Any]]) -> bytes:
     return _encode(rows)[1:-1] if rows else b""
 
 
-def decode_export(body: bytes, encoding: str | None, kind: str, limit: int) -> Decoded:
-    """Decompress, parse, convert, encode. Raises ``otlp.BadRequest`` / ``otlp.TooLarge``."""
-    out = convert(otlp.parse_request(otlp.decompress(body, encoding, limit), kind))
+def decode_export(body: bytes, encoding: str | None, kind: str, limit: int, oldest_ns: int = 1) -> Decoded:
+    """Decompress, parse, convert, encode. Raises ``otlp.BadRequest`` / ``otlp.TooLarge``.
+
+    ``oldest_ns``: spans starting earlier are rejected (the store's retention would drop them).
+    """
+    out = convert(otlp.parse_request(otlp.decompress(body, encoding, limit), kind), oldest_ns)
     return Decoded(len(out.rows), out.rejected, out.error_message, rows_to_payload(out.rows), tally_calls(out.rows))
 
 

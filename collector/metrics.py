@@ -32,7 +32,8 @@ class Metrics:
 
     COUNTERS = {
         "spans_received": "Spans received in OTLP export requests.",
-        "spans_rejected": "Spans rejected one by one (partial success: invalid ids or timestamps).",
+        "spans_rejected": "Spans rejected one by one (partial success: invalid ids or timestamps, start "
+                          "time unset, older than the retention or on/after 2106).",
         "spans_stored": "Spans inserted into the store (directly or replayed from the spool).",
         "spans_spooled": "Spans appended to the on-disk spool because the store was down or slow.",
         "spans_replayed": "Spans replayed from the spool into the store.",

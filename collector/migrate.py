@@ -100,9 +100,12 @@ def apply_migrations(client: Any, database: str, ttl_days: int, label_ttl_days: 
         client.insert(f"{MIGRATIONS_TABLE}", [[mig.version, mig.name, mig.checksum]],
                       column_names=["Version", "Name", "Checksum"], database=database)
         applied.append(mig.name)
-    _apply_ttl(client, database, "otel_traces", "toDateTime(Timestamp)", ttl_days, cluster)
+    # The TTL of the DateTime64 tables is on the column itself: 0001/0004 wrote toDateTime(Timestamp),
+    # which wraps past 2106 (a span dated 2107 was dropped at the next merge). Re-applied here at every
+    # start, as retention is, so existing stores are fixed too and no migration file is edited.
+    _apply_ttl(client, database, "otel_traces", "Timestamp", ttl_days, cluster)
     _apply_ttl(client, database, "otel_traces_trace_id_ts", "toDateTime(Start)", ttl_days, cluster)
-    _apply_ttl(client, database, "streamtriage_labels", "toDateTime(Timestamp)", label_ttl_days, cluster)
+    _apply_ttl(client, database, "streamtriage_labels", "Timestamp", label_ttl_days, cluster)
     return applied
 
 
@@ -139,7 +142,7 @@ def _apply_ttl(client: Any, database: str, table: str, time_expr: str, days: int
     ).result_rows
     if not rows:
         return
-    wanted = f"toIntervalDay({int(days)})"
+    wanted = f"TTL {time_expr} + toIntervalDay({int(days)})"
     if wanted not in rows[0][0]:
         on = f" ON CLUSTER `{cluster}`" if cluster is not None else ""
-        client.command(f"ALTER TABLE `{database}`.`{table}`{on} MODIFY TTL {time_expr} + {wanted}")
+        client.command(f"ALTER TABLE `{database}`.`{table}`{on} MODIFY {wanted}")

@@ -129,7 +129,8 @@ def parse_request(body: bytes, kind: str) -> ExportTraceServiceRequest:
     _walk_ids(doc)
     try:
         json_format.ParseDict(doc, msg, ignore_unknown_fields=True, max_recursion_depth=64)
-    except (json_format.ParseError, RecursionError, TypeError, ValueError, binascii.Error) as exc:
+    except (json_format.ParseError, RecursionError, TypeError, ValueError, OverflowError, binascii.Error) as exc:
+        # OverflowError: a number such as 1e400 parses to infinity, which no integer field holds
         raise BadRequest(f"JSON does not match ExportTraceServiceRequest: {exc}") from exc
     return msg
 

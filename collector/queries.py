@@ -25,7 +25,10 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime:
         return now - timedelta(hours=24)
     m = _RELATIVE.match(value.strip().lower())
     if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        except OverflowError:  # 1000000000w: before year 1
+            raise ValueError(f"since {value!r} reaches back before year 1") from None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:

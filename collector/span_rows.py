@@ -3,7 +3,9 @@
 Rows are lists in ``INSERT_COLUMNS`` order (the exporter's 22-column INSERT). Timestamps are
 integer nanoseconds (clickhouse-connect writes ints to ``DateTime64(9)`` as ticks), so a row is
 plain JSON data and can go to the spool unchanged. Spans that cannot be stored faithfully (bad
-ids, timestamps outside DateTime64(9)) are rejected one by one and reported as partial success.
+ids, timestamps outside DateTime64(9)) or that the store would drop again (no start time, older
+than the retention, starting in or after 2106 which ``DateTime`` columns cannot hold) are rejected
+one by one and reported as partial success: an acknowledged span is one that stays.
 """
 from __future__ import annotations
 
@@ -25,6 +27,15 @@ INSERT_COLUMNS: tuple[str, ...] = (
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
 _MAX_NS = 2**63 - 1  # DateTime64(9) is an Int64 of nanoseconds
+# The trace-id lookup table keeps a span's start as DateTime (UInt32 seconds): it ends 2106-02-07.
+DATETIME_END_NS = 2**32 * 1_000_000_000
+# A span must outlive its acknowledgement by at least this much before the TTL may drop it.
+RETENTION_MARGIN_S = 3600
+
+
+def retention_floor_ns(ttl_days: int, now_ns: int) -> int:
+    """Oldest start time accepted: the TTL would drop an older span (within the margin) after acking it."""
+    return now_ns - (int(ttl_days) * 86400 - RETENTION_MARGIN_S) * 1_000_000_000
 _MAX_ERRORS = 5
 
 
@@ -53,8 +64,13 @@ def _bad_id(raw: bytes, size: int, allow_empty: bool) -> bool:
     return len(raw) != size or raw == b"\x00" * size
 
 
-def convert(request: ExportTraceServiceRequest) -> Converted:
-    """Turn one export request into exporter-shaped rows; bad spans are counted, not stored."""
+def convert(request: ExportTraceServiceRequest, oldest_ns: int = 1) -> Converted:
+    """Turn one export request into exporter-shaped rows; bad spans are counted, not stored.
+
+    ``oldest_ns``: spans starting earlier are rejected (``retention_floor_ns``); at least 1, so a
+    span without a start time (0, the Unix epoch) is never stored.
+    """
+    oldest_ns = max(1, oldest_ns)
     out = Converted()
     rows = out.rows
     append = rows.append
@@ -81,6 +97,15 @@ def convert(request: ExportTraceServiceRequest) -> Converted:
                 start, end = span.start_time_unix_nano, span.end_time_unix_nano
                 if start > _MAX_NS or end > _MAX_NS:
                     out.reject(f"span {span.name!r}: timestamp beyond year 2262")
+                    continue
+                if start >= DATETIME_END_NS:
+                    out.reject(f"span {span.name!r}: start time {start} is on or after 2106-02-07, "
+                               "which the store's time columns cannot hold")
+                    continue
+                if start < oldest_ns:
+                    out.reject(f"span {span.name!r}: start time {start} is "
+                               + ("unset (0)" if start == 0 else "older than the store's retention")
+                               + "; the store would drop it")
                     continue
                 ev_ts: list[int] = []
                 ev_names: list[str] = []

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from .. import otlp_decode as otlp
 from ..decode_worker import decode_export
+from ..span_rows import retention_floor_ns
 from ..deps import AuthDep, StateDep
 from ..state import DecoderUnavailable
 from ..writer import Overloaded, Unavailable
@@ -71,7 +72,8 @@ async def _export(request: Request, state: StateDep) -> Response:
     if body is None:
         return _status(413, _RESOURCE_EXHAUSTED, f"body exceeds {s.max_body_bytes} bytes", kind)
     try:
-        decoded = await state.decode(decode_export, body, encoding, kind, s.max_decompressed_bytes)
+        decoded = await state.decode(decode_export, body, encoding, kind, s.max_decompressed_bytes,
+                                     retention_floor_ns(s.ttl_days, time.time_ns()))
     except otlp.TooLarge as exc:
         return _status(413, _RESOURCE_EXHAUSTED, str(exc), kind)
     except otlp.BadRequest as exc:

@@ -43,6 +43,8 @@ CASES = [
      .SerializeToString().replace(b"ZZZZ", b"Z\xc3\x28Z"), PROTOBUF, {}, 400),
     ("bad utf-8 json", b'{"resourceSpans": "\xff\xfe"}', JSON, {}, 400),
     ("wrong json types", json.dumps({"resourceSpans": [{"scopeSpans": {"spans": 7}}]}).encode(), JSON, {}, 400),
+    ("json number beyond any integer (kind 1e400)", json.dumps(json_request(os.urandom(16).hex(), os.urandom(8).hex()))
+     .replace('"kind": 3', '"kind": 1e400').encode(), JSON, {}, 400),
     ("json deep nesting", ("[" * 50_000 + "]" * 50_000).encode(), JSON, {}, 400),
     ("broken gzip", b"\x1f\x8b\x08\x00garbage", PROTOBUF, {"Content-Encoding": "gzip"}, 400),
     ("gzip bomb", gzip.compress(b"\x00" * (64 << 20)), PROTOBUF, {"Content-Encoding": "gzip"}, 413),
@@ -98,6 +100,7 @@ def test_api_parameters_are_validated(collector: CollectorProcess) -> None:
     assert collector.request("GET", "/api/streams/not-a-trace-id")[0] == 400
     assert collector.request("GET", "/api/streams/" + "ab" * 16)[0] == 404
     assert collector.request("GET", "/api/incidents?since=yesterday-ish")[0] == 400
+    assert collector.request("GET", "/api/incidents?since=1000000000w")[0] == 400
     assert collector.request("GET", "/api/incidents?limit=0")[0] == 422
     status, _, body = collector.request("GET", "/api/incidents?since=2h&category=x%27%20OR%201%3D1--&limit=5")
     assert status == 200 and json.loads(body) == []
