@@ -33,7 +33,7 @@ def export(
     clickhouse_endpoint: str | None = typer.Option(
         None, "--clickhouse-endpoint", help="Point the data source at the collector's read-only ClickHouse "
         "endpoint (`serve --clickhouse-port`), e.g. http://collector-host:8123, instead of a ClickHouse server "
-        "(for the embedded chDB store). Grafana's password is then read from $STREAMTRIAGE_TOKEN."),
+        "(for the embedded chDB store). Grafana's password is then read from $STREAMTRIAGE_READ_TOKEN."),
     collector_url: str = typer.Option("http://localhost:4318", "--collector-url",
                                       help="Collector base URL for KB links and alert runbooks."),
     webhook_url: str | None = typer.Option(None, "--alert-webhook-url", help="URL for the example webhook "

@@ -2,9 +2,10 @@
 
 For users on the embedded chDB store there is no ClickHouse server: ``streamtriage serve
 --clickhouse-port 8123`` serves the store read-only over ClickHouse's HTTP protocol
-(``collector/clickhouse_http.py``), and this points the provisioned data source at it. The password
-Grafana sends is the collector's token, read from ``$STREAMTRIAGE_TOKEN`` when Grafana loads the
-file (empty when the collector has no token, which the endpoint then does not ask for).
+(``collector/sqlendpoint``), and this points the provisioned data source at it. The password
+Grafana sends is the collector's read token, read from ``$STREAMTRIAGE_READ_TOKEN`` when Grafana
+loads the file (the ingest token when the collector has no read token; empty when it has neither,
+which the endpoint then does not ask for).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import dataclasses
 
 from .datasource import DatasourceError, DatasourceSettings
 
-ENDPOINT_PASSWORD_ENV = "STREAMTRIAGE_TOKEN"
+ENDPOINT_PASSWORD_ENV = "STREAMTRIAGE_READ_TOKEN"
 ENDPOINT_DEFAULT_URL = "http://localhost:8123"
 ENDPOINT_NAME = "streamtriage collector (read-only ClickHouse)"
 
@@ -22,7 +23,7 @@ def endpoint_datasource(url: str = ENDPOINT_DEFAULT_URL, *, database: str | None
     """Data source settings for ``http(s)://[user@]collector-host:PORT[/db]`` (the collector's endpoint).
 
     The endpoint speaks only the HTTP protocol; its user is the collector's ``clickhouse_user``
-    (``default`` unless configured) and its password the collector's token.
+    (``default`` unless configured) and its password the collector's read token.
     """
     ds = DatasourceSettings.from_url(url, database=database, username=username)
     if ds.protocol != "http":

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Request, Response
 
 from .. import otlp_decode as otlp
 from ..decode_worker import decode_export
-from ..span_rows import retention_floor_ns
 from ..deps import AuthDep, StateDep
+from ..span_rows import retention_floor_ns
 from ..state import DecoderUnavailable
 from ..writer import Overloaded, Unavailable
 

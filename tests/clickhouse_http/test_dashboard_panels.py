@@ -55,7 +55,7 @@ def grafana_view(engine, data, tmp_path_factory: pytest.TempPathFactory):
         (entry,) = yaml.safe_load((out / "datasources" / "streamtriage-clickhouse.yaml").read_text())["datasources"]
         assert entry["name"] == ENDPOINT_NAME and entry["jsonData"]["protocol"] == "http"
         env_name = entry["secureJsonData"]["password"].lstrip("$")
-        password = {"STREAMTRIAGE_TOKEN": TOKEN}[env_name]  # what Grafana reads from the environment
+        password = {"STREAMTRIAGE_READ_TOKEN": TOKEN}[env_name]  # what Grafana reads from the environment
         jd = entry["jsonData"]
         client = clickhouse_connect.get_client(host=jd["host"], port=jd["port"], username=jd["username"],
                                                password=password, database=jd["defaultDatabase"])
