@@ -185,18 +185,19 @@ class ChdbEngine:
 
     def _handle(self, settings: Mapping[str, str]) -> ChdbHandle:
         key = (*((k, v) for k, v in settings.items() if k != "readonly"), READ_ONLY)
-        with self._lock:
+        with self._lock:  # opening a chDB connection takes well under a millisecond
             handle = self._handles.get(key)
             if handle is not None:
                 self._handles.move_to_end(key)
                 return handle
-        handle = ChdbHandle(self.path, key)
-        with self._lock:
+            handle = ChdbHandle(self.path, key)
             self._handles[key] = handle
+            evicted = []
             while len(self._handles) > self.MAX_HANDLES:
-                _, old = self._handles.popitem(last=False)
-                if old is not self._check:
-                    old.close()
+                evicted.append(self._handles.popitem(last=False)[1])
+        for old in evicted:  # outside the lock: close() waits for a statement still running on it
+            if old is not self._check:
+                old.close()
         return handle
 
     def query(self, sql: str, fmt: str, params: Mapping[str, str], database: str | None,
