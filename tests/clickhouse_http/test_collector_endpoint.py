@@ -69,5 +69,7 @@ def test_issue_12_reproducers_change_nothing_on_a_running_collector(tmp_path) ->
         assert not marker.exists()
         client = clickhouse_connect.get_client(host="127.0.0.1", port=ch_port, username="default", password="reader")
         assert client.query("SELECT {n:UInt8} + 1 AS n", parameters={"n": 41}).result_rows == [(42,)]
-        with pytest.raises(Exception):
+        from clickhouse_connect.driver.exceptions import DatabaseError
+
+        with pytest.raises(DatabaseError, match="516"):
             clickhouse_connect.get_client(host="127.0.0.1", port=ch_port, username="default", password="ingest")
