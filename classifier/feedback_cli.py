@@ -54,7 +54,7 @@ def _run(store: str | None, config: str | None, kb_dir: str | None, method: str,
         settings = load_settings(config, store=store, kb_dir=kb_dir)
         with locate(settings) as where:
             if where.url:
-                out = _request(where.url, settings.token, method, path, body)
+                out = _request(where.url, settings.reader_token, method, path, body)
             else:
                 out = direct(_direct_classifier(where.store, settings))
     except (SettingsError, KbError, FeedbackError) as exc:

@@ -16,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import AuthDep
+from ..deps import ReadAuthDep
 from ..queries import TRACE_ID
 from ..routes_classifier import _classifier
 
@@ -50,7 +50,7 @@ async def _do(fn: Any, *args: Any, **kw: Any) -> Any:
 
 
 @router.post("/labels/{trace_id}/feedback", summary="Confirm a call's label, or mark it wrong with the right entry")
-async def label_feedback(trace_id: str, body: VerdictIn, request: Request, _auth: AuthDep) -> dict[str, Any]:
+async def label_feedback(trace_id: str, body: VerdictIn, request: Request, _auth: ReadAuthDep) -> dict[str, Any]:
     from streamtriage.classifier.feedback import give_verdict
 
     tid = trace_id.lower()
@@ -61,7 +61,7 @@ async def label_feedback(trace_id: str, body: VerdictIn, request: Request, _auth
 
 
 @router.post("/mutes", summary="Mute a knowledge-base entry for a service")
-async def mute(body: MuteIn, request: Request, _auth: AuthDep) -> dict[str, Any]:
+async def mute(body: MuteIn, request: Request, _auth: ReadAuthDep) -> dict[str, Any]:
     from streamtriage.classifier.feedback import set_mute
 
     clf = _classifier(request.app.state.collector)
@@ -69,7 +69,7 @@ async def mute(body: MuteIn, request: Request, _auth: AuthDep) -> dict[str, Any]
 
 
 @router.delete("/mutes", summary="Unmute a knowledge-base entry for a service")
-async def unmute(request: Request, _auth: AuthDep, service: Annotated[str, Query()],
+async def unmute(request: Request, _auth: ReadAuthDep, service: Annotated[str, Query()],
                  kb_id: Annotated[str, Query()]) -> dict[str, Any]:
     from streamtriage.classifier.feedback import set_mute
 
@@ -78,7 +78,7 @@ async def unmute(request: Request, _auth: AuthDep, service: Annotated[str, Query
 
 
 @router.get("/feedback", summary="Verdicts and mutes in force, and precision per knowledge-base entry")
-async def feedback(request: Request, _auth: AuthDep) -> dict[str, Any]:
+async def feedback(request: Request, _auth: ReadAuthDep) -> dict[str, Any]:
     from streamtriage.classifier.feedback import summary
 
     clf = _classifier(request.app.state.collector)

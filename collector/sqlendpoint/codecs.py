@@ -30,7 +30,7 @@ def decode_body(body: bytes, encoding: str | None, max_bytes: int = 512 << 20) -
     }
     try:
         if enc == "lz4":
-            import lz4.frame  # type: ignore[import-untyped]
+            import lz4.frame
 
             makers["lz4"] = lz4.frame.LZ4FrameDecompressor
         elif enc == "zstd":
