@@ -5,8 +5,8 @@ where a statement ends without asking the engine. Any difference between this le
 engine's (a comment form it misses, a string it closes too early) is a place to hide a second
 statement. This follows ``src/Parsers/Lexer.cpp``: ``'...'`` strings and ``"..."``/backtick
 identifiers with backslash escapes and doubled quotes; ``--``, ``//`` and ``# ``/``#!`` line
-comments ending at ``\\n`` only; nested ``/* */`` comments; ``$tag$...$tag$`` heredocs whose tag is
-anything up to the next ``$``; ``x'..'``/``b'..'`` literals; numbers with ``_`` separators,
+comments ending at ``\\n`` only; nested ``/* */`` comments; ``$tag$...$tag$`` heredocs (tag of word
+characters); ``x'..'``/``b'..'`` literals; numbers with ``_`` separators,
 exponents and the tuple-access dot rule. Query parameters ``{name:Type}`` are not special here,
 just as in the engine: the type's own string literals are lexed as strings.
 
@@ -219,12 +219,21 @@ def tokens(text: str, start: int = 0) -> Iterator[Token]:
 
 
 def _heredoc_end(text: str, i: int) -> int | None:
-    """End of ``$tag$...$tag$`` starting at ``i`` (the tag is anything up to the next ``$``)."""
+    """End of ``$tag$...$tag$`` starting at ``i``, or None when ``$`` starts no heredoc here.
+
+    The tag is word characters (ClickHouse 26.9, the engine chDB ships). Newer ClickHouse takes
+    anything up to the next ``$`` as the tag; where the two readings differ (a non-word character
+    before the next ``$`` and that tag closed later) the text is refused rather than guessed.
+    """
     close = text.find("$", i + 1)
     if close < 0:
         return None
     tag = text[i:close + 1]
     end = text.find(tag, close + 1)
+    if any(c not in _WORD for c in tag[1:-1]):
+        if end >= 0:
+            raise LexError(f"Ambiguous heredoc tag {tag!r} at position {i} (ClickHouse versions read it differently)")
+        return None
     return None if end < 0 else end + len(tag)
 
 
