@@ -17,13 +17,13 @@ The collector starts it from ``collector/clickhouse_http.py`` (``serve --clickho
 from __future__ import annotations
 
 from .client_settings import Limits, read_only_settings
-from .engines import ChdbEngine, Engine, HttpEngine, Output, engine_for_store
+from .engines import ChdbEngine, Engine, HttpEngine, Output
 from .errors import ClickHouseError, GuardError
 from .protocol import ClickHouseHTTP, Credentials, HttpQuery, Response
 from .server import RunningServer, asgi_app, listening_socket, start_server
 
 __all__ = [
     "ChdbEngine", "ClickHouseError", "ClickHouseHTTP", "Credentials", "Engine", "GuardError", "HttpEngine",
-    "HttpQuery", "Limits", "Output", "Response", "RunningServer", "asgi_app", "engine_for_store",
+    "HttpQuery", "Limits", "Output", "Response", "RunningServer", "asgi_app",
     "listening_socket", "read_only_settings", "start_server",
 ]

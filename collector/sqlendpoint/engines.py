@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urlparse
 from .errors import ClickHouseError
 from .lexer import Token, tokens
 
-__all__ = ["Output", "Engine", "ChdbEngine", "HttpEngine", "quote_identifier", "engine_for_store"]
+__all__ = ["Output", "Engine", "ChdbEngine", "HttpEngine", "quote_identifier"]
 
 READ_ONLY = ("readonly", "1")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -303,10 +303,3 @@ class HttpEngine:
 
     def close(self) -> None:
         self._pool.clear()
-
-
-def engine_for_store(store: str) -> ChdbEngine | HttpEngine:
-    """The read-only engine for a collector ``store`` DSN (``chdb://DIR`` or ``http(s)://...``)."""
-    if store.startswith("chdb://"):
-        return ChdbEngine(store[len("chdb://"):] or "./streamtriage-data")
-    return HttpEngine(store)

@@ -34,7 +34,7 @@ from .guard import ReadOnlyPolicy
 
 log = logging.getLogger("streamtriage.collector.sqlendpoint")
 
-__all__ = ["ClickHouseHTTP", "Credentials", "HttpQuery", "Response", "parse_params", "read_body", "parse_request"]
+__all__ = ["ClickHouseHTTP", "Credentials", "HttpQuery", "Response", "parse_params", "read_body"]
 
 # URL parameters that steer the HTTP exchange itself rather than the query.
 _TRANSPORT_PARAMS = frozenset({
@@ -257,11 +257,3 @@ class ClickHouseHTTP:
         info = guard.check_ast(stmt, lambda s: self.engine.explain_ast(s, req.params, database), self.policy)
         fmt = clause_format or (output_format(info.output_format) if info.output_format else default_format)
         return fmt, self.engine.query(stmt, default_format, req.params, database, settings)
-
-
-def parse_request(method: str, query_string: str, headers: Mapping[str, str], body: bytes,
-                  max_bytes: int = 512 << 20) -> HttpQuery:
-    """Both steps at once (no credentials check in between); for tools and tests."""
-    req = parse_params(query_string, headers)
-    read_body(req, method, headers, body, max_bytes)
-    return req
