@@ -189,3 +189,45 @@ def test_server_store_engine_sends_readonly_the_statement_cannot_lift(tmp_path) 
         assert out.body.decode().split() == ["1", str(Limits().max_result_rows), "0"]
         eng.close()
         admin.close()
+
+
+class RecordingEngine:
+    """The real engine, with a log of every statement text it is handed."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[str] = []
+        self.version, self.timezone = real.version, real.timezone
+
+    def query(self, sql: str, *args: Any, **kw: Any) -> Any:
+        self.calls.append(sql)
+        return self.real.query(sql, *args, **kw)
+
+    def explain_ast(self, sql: str, *args: Any) -> str:
+        self.calls.append("EXPLAIN AST " + sql)
+        return self.real.explain_ast(sql, *args)
+
+    def function_names(self) -> tuple[set[str], set[str]]:
+        return self.real.function_names()  # fixed catalogue queries, no request text
+
+    def close(self) -> None:
+        pass
+
+
+EARLY = [e for e in CORPUS if e["layer"] in ("lexer", "tokens", "settings", "format")]
+
+
+def test_nothing_of_a_refused_request_reaches_the_engine(engine, store_db, paths) -> None:
+    """Settings, format and token checks all run before the first engine call with request text."""
+    from streamtriage.collector.sqlendpoint import ClickHouseHTTP
+
+    _, db = store_db
+    recording = RecordingEngine(engine)
+    core = ClickHouseHTTP(recording, database=db)  # type: ignore[arg-type]
+    for entry in EARLY:
+        sql, params = _entry(entry, paths, db)
+        resp = core.handle("POST", "/", urllib.parse.urlencode(params), {}, sql.encode())
+        assert 400 <= resp.status < 500, (entry["name"], resp.body)
+        assert recording.calls == [], (entry["name"], recording.calls)
+    resp = core.handle("POST", "/", "", {}, b"SELECT count() FROM sample")
+    assert resp.status == 200 and len(recording.calls) == 2  # the parse check, then the statement
