@@ -136,10 +136,11 @@ def candidate_keys_clause(db: str, prefilter: str) -> str:
     )
 
 
-def key_list_clause() -> str:
+def key_list_clause(keys: str = "keys", tids: str = "tids") -> str:
     """Groups named in ``{keys:Array(String)}`` as ``g/k`` (the open-call sweep); ``{tids:Array(String)}``
-    lets the TraceId bloom filter skip most of the table first."""
-    return (f"TraceId IN {{tids:Array(String)}} AND concat({G_EXPR}, '/', {K_EXPR}) IN {{keys:Array(String)}}")
+    lets the TraceId bloom filter skip most of the table first. Parameter names are configurable so the
+    clause can be combined with another one."""
+    return (f"(TraceId IN {{{tids}:Array(String)}} AND concat({G_EXPR}, '/', {K_EXPR}) IN {{{keys}:Array(String)}})")
 
 
 def object_key_clause() -> str:

@@ -33,7 +33,7 @@ FACT_FIELDS = ("outcome", "exception_type", "exception_chain", "error_code", "ht
                "terminal_seen", "terminal_event", "status", "incomplete_reason", "event_count", "delta_count",
                "idle_ms", "max_gap_ms", "poll_last_status", "poll_status_unchanged_ms", "requires_action_ms",
                "output_tokens", "max_tokens", "retry_count", "cancel_reason", "app_exception_type", "duration_ms",
-               "ttfe_ms")
+               "ttfe_ms", "cut_cluster_size", "cut_cluster_limit_ms")
 
 
 def rule_version(paths: Iterable[Path] | None = None) -> int:

@@ -91,6 +91,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "upstream_terminal_seen": ("bool", "its terminal marker arrived"),
     "upstream_exception_type": ("str", "the exception it raised"),
     "upstream_end_ms": ("float", "relay start to its end"),
+    "cut_cluster_size": ("int", "mid-stream cuts to the same server at the same duration from the request "
+                                "(classifier/cut_clusters.py); missing outside a cluster"),
+    "cut_cluster_limit_ms": ("float", "the intermediary limit that cluster implies (its shortest duration)"),
 }
 
 # Call-span attribute -> (record field, type). Everything the classifier reads from a call span.

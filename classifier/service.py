@@ -30,6 +30,7 @@ from .assemble import (
     open_keys_sql,
     ruled_out_clause,
 )
+from .cut_clusters import CutClusters, annotate, find_cut_clusters
 from .engine import Engine
 from .feedback import FeedbackSet, FeedbackStore
 from .kb import KnowledgeBase, default_kb
@@ -109,10 +110,15 @@ class Classifier:
                 self._reload_open(now)
             res = PassResult("incremental")
             self._refresh_stats()
-            where = self._sharded(dirty_keys_clause(self.db) + " AND " + ruled_out_clause(self.db, self.engine.prefilter_sql()))
-            recs = iter_records(self.client_locked(), self.db, lo, now, where, {"since": since},
+            clusters = self._cut_clusters(now - self.lookback_ns)
+            where = dirty_keys_clause(self.db) + " AND " + ruled_out_clause(self.db, self.engine.prefilter_sql())
+            params: dict[str, Any] = {"since": since}
+            if clusters:  # members of a cluster are re-judged as it grows, however old their spans
+                where = f"(({where}) OR {key_list_clause('ckeys', 'ctids')})"
+                params.update(ckeys=[f"{t}/{s}" for t, s in clusters], ctids=sorted({t for t, _ in clusters}))
+            recs = iter_records(self.client_locked(), self.db, lo, now, self._sharded(where), params,
                                 mask_sql=self.engine.rule_mask_sql())
-            self._run(recs, now, res)
+            self._run(recs, now, res, clusters=clusters)
             self.watermark_ns = now
             res.seconds = time.perf_counter() - t0
             return res
@@ -156,8 +162,11 @@ class Classifier:
                 f"SELECT count() AS n FROM `{self.db}`.otel_traces WHERE LlmSpan = 'call' "
                 "AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})", {"lo": lo})[0]["n"])
             res.phases["count"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            clusters = self._cut_clusters(lo)
+            res.phases["cut_clusters"] = time.perf_counter() - t2
             self._run(iter_records(self.client_locked(), self.db, lo, now, where, mask_sql=self.engine.rule_mask_sql()),
-                      now, res, write=write, window_lo=lo)
+                      now, res, write=write, window_lo=lo, clusters=clusters)
             res.seconds = time.perf_counter() - t0
             return res
 
@@ -216,6 +225,10 @@ class Classifier:
             rec["followed_up"] = any(r["obj"] == rec["object_id"] and r["svc"] == rec["service"]
                                      and r["sid"] != rec["span_id"] and r["t"] > rec["start_ns"] for r in rows)
 
+    def _cut_clusters(self, lo: int) -> CutClusters:
+        """Calls cut at the same duration from the request as others to their server (an inferred limit)."""
+        return find_cut_clusters(self.labels.query, self.db, lo, self.engine.thresholds.values)
+
     def _refresh_stats(self) -> None:
         try:
             self._stats = self.labels.kb_stats()
@@ -223,7 +236,7 @@ class Classifier:
             log.warning("fix-rate statistics unavailable: %s", exc)
 
     def _run(self, recs: Iterable[Record], now: int, res: PassResult, write: bool = True,
-             window_lo: int | None = None) -> None:
+             window_lo: int | None = None, clusters: CutClusters | None = None) -> None:
         """Classify while streaming; touch the store only after the stream is closed."""
         t_start = time.perf_counter()
         classify = self.engine.classify
@@ -251,6 +264,8 @@ class Classifier:
             yield from waiting
 
         for rec in itertools.chain(settle(recs), _lazy(deferred)):
+            if clusters:
+                annotate(rec, clusters)
             lb = apply_feedback(rec, classify(rec), self.kb)
             if lb is not None:
                 labelled.append((rec, lb))

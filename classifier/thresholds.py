@@ -8,10 +8,14 @@ Defaults follow the real limits, so a production deployment labels what a user w
 - ``indexing_ms`` 30 min: the proposed SDK poll deadline for vector store files (openai-python PR #3429).
 - ``background_ms`` 10 min: a background response is retrievable for roughly 10 minutes.
 - ``buffered_ttfe_ms`` 2 s: first event this late *and* everything after it in one burst = buffering proxy.
-- ``proxy_limit_ms`` 100 s (+- ``proxy_limit_slack_ms`` 1 s, measured from the first event, which is when
-  tokens start to flow; time before it is the model thinking or the client starting up): the wall-clock limit of the intermediary in
-  front of the model (Cloudflare's classic 100 s; nginx 60 s, some gateways 180 s): a cut at exactly
-  this duration while tokens flow points at the proxy, not the provider. Set it to your own hop's limit.
+- ``proxy_limit_ms`` 100 s (``proxy_limit_slack_ms`` 1 s after it): the wall-clock limit of the intermediary in
+  front of the model (Cloudflare's classic 100 s; nginx 60 s, some gateways 180 s), judged on the call's
+  duration *from the request*, as the proxy counts (time to the first event - a model thinking, a
+  queue - counts against it). The client sees the cut at or just after the limit, never before it.
+  Set it to your own hop's limit.
+- ``cut_cluster_min_calls`` 3 (a count): limits nobody configured are inferred when at least this many
+  mid-stream cuts to one server end within ``proxy_limit_slack_ms`` of each other while their first-event
+  times differ (``classifier/cut_clusters.py``).
 
 Override per deployment (tests set them short):
 - environment: ``STREAMTRIAGE_STALL_MS=5000`` (all kinds) or ``STREAMTRIAGE_STALL_MS__ASSISTANTS_RUNS=5000``
@@ -33,6 +37,7 @@ DEFAULTS: dict[str, float] = {
     "buffered_ttfe_ms": 2_000.0,
     "proxy_limit_ms": 100_000.0,
     "proxy_limit_slack_ms": 1_000.0,
+    "cut_cluster_min_calls": 3.0,
 }
 
 API_KINDS = (

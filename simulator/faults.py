@@ -32,7 +32,8 @@ FAULTS: dict[str, str] = {
     "status": "answer HTTP `status` before any event; retry_after, retry_after_ms, body=json|html, "
     "times=N fails only the first N attempts, code/message/type set the JSON error",
     "drop": "close the connection before the status line; how=fin|rst, times=N",
-    "wallclock-cut": "healthy stream (n, gap) cut with FIN `cut` s after the headers, like a proxy limit",
+    "wallclock-cut": "healthy stream (n, gap) cut with FIN `cut` s after the request arrived, as a proxy counts its "
+    "limit; first=F delays the first event F s (a model thinking), which counts against the limit",
     "empty-data": "insert an empty `data:` frame after `after` events",
     "finish-null": "chat: the last chunk carries finish_reason null",
     "finish-absent": "chat: no chunk has the finish_reason key",
@@ -61,7 +62,7 @@ FAULTS: dict[str, str] = {
 #: (``simulator/provider_shapes.py``, ``PROVIDERS``): ``fault/finish;reason=eos;provider=together``.
 PROVIDER_PARAM = "provider"
 
-_FLOAT_KEYS = {"stall", "gap", "hold", "cut", "keepalive", "retry_after", "expire_after"}
+_FLOAT_KEYS = {"stall", "gap", "hold", "cut", "keepalive", "retry_after", "expire_after", "first"}
 _INT_KEYS = {"after", "n", "status", "times", "retry_after_ms", "polls", "max_tokens", "truncated", "named",
              "done", "expire", "reasoning"}
 

@@ -103,6 +103,7 @@ class SimServer(ApiRoutes):
         """Answer one request; False when the connection must not be reused (closed, cut or reset)."""
         if req.path.startswith("/_sim/"):
             return await self._admin(req, writer)
+        arrived = asyncio.get_running_loop().time()  # a proxy's clock starts when it has the request
         try:
             body = req.json() if req.method == "POST" else {}
             fault = parse_fault(str(body.get("model") or ""), req.headers)
@@ -115,7 +116,7 @@ class SimServer(ApiRoutes):
                                      req.target.partition("?")[2])
         attempt = self.state.attempt(req.method, req.path, req.body, req.headers)
         try:
-            return await self._serve_faulted(req, body, fault, attempt, entry, reader, writer)
+            return await self._serve_faulted(req, body, fault, attempt, entry, reader, writer, arrived)
         except (ConnectionError, OSError):
             entry.end = entry.end or "client-hangup"
             entry.hangup_at = entry.hangup_at or self.state.now()
@@ -134,7 +135,8 @@ class SimServer(ApiRoutes):
             entry.ended = self.state.now()
 
     async def _serve_faulted(self, req: Request, body: dict[str, Any], fault: FaultSpec, attempt: int,
-                             entry: LogEntry, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+                             entry: LogEntry, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                             arrived: float) -> bool:
         times = fault.get("times")
         active = times is None or attempt < int(times)
         if fault.name == "status" and active:
@@ -185,7 +187,7 @@ class SimServer(ApiRoutes):
             entry.end = "complete"
             return req.keep_alive
         entry.status = 200
-        return await self._write_stream(req, reply, entry, reader, writer)
+        return await self._write_stream(req, reply, entry, reader, writer, arrived)
 
     def _route(self, req: Request) -> tuple[Any, dict[str, str]]:
         for method, pattern, handler in self._routes:
@@ -257,7 +259,7 @@ class SimServer(ApiRoutes):
         return frames
 
     async def _write_stream(self, req: Request, reply: StreamReply, entry: LogEntry,
-                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, arrived: float) -> bool:
         fault = reply.fault
         frames = self._shape_frames(reply)
         framing = str(fault.get("framing", "chunked"))
@@ -277,14 +279,23 @@ class SimServer(ApiRoutes):
 
         loop = asyncio.get_running_loop()
         writer.write(status_head(200, headers))
-        started = loop.time()
         gap = fault.float("gap", 0.0)
         cut_after = fault.int("after", 3) if fault.name == "cut" else None
         stall_after = fault.int("after", 3) if fault.name == "stall" else None
         wall_cut = fault.float("cut", 1.0) if fault.name == "wallclock-cut" else None
-        # A proxy's cut is wall-clock; sending exactly the frames scheduled before it keeps the count
-        # deterministic on a loaded machine (frame i is due at i * gap).
-        wall_frames = math.ceil(wall_cut / gap - 1e-9) if wall_cut is not None and gap > 0 else None
+        # A proxy counts from the request's arrival: time to the first event (a model thinking, a queue)
+        # counts against its limit. Frame i is due at arrival + first + i * gap; sending exactly the frames
+        # scheduled before the cut keeps the count deterministic on a loaded machine.
+        first = fault.float("first", 0.0) if wall_cut is not None else 0.0
+        started = arrived + first if wall_cut is not None else loop.time()
+        if wall_cut is not None:
+            wall_cut -= first  # from here on, counted from the first event's due time
+            if first > 0:
+                await writer.drain()
+                if await self._pause(reader, writer, max(0.0, started - loop.time())):
+                    entry.end, entry.hangup_at = "client-hangup", self.state.now()
+                    return False
+        wall_frames = max(0, math.ceil(wall_cut / gap - 1e-9)) if wall_cut is not None and gap > 0 else None
         ended_cleanly = False
 
         async def hangup() -> bool:
