@@ -11,8 +11,9 @@ When several rules match, the most confident is the label (ties: higher ``priori
 order) and the rest become ``alternatives``.
 
 A call that *failed* (an exception, an HTTP error, an in-band error) but matches no rule is still an
-incident: it gets an *unclassified* label (``kb_id`` empty) with a coarse category where the HTTP
-status says enough (429 -> rate_limit, 5xx -> server_error), so nothing broken goes unseen.
+incident: it gets an *unclassified* label (``kb_id`` empty) with a coarse category from the HTTP status
+or else the outcome (``fallback_category``), so nothing broken goes unseen and no incident is without
+a category.
 """
 from __future__ import annotations
 
@@ -186,12 +187,7 @@ class Engine:
         status = rec.get("http_status") or 0
         classes = [rec.get("exception_type") or ""] + list(rec.get("exception_chain") or [])
         names = {c.rsplit(".", 1)[-1] for c in classes if c}
-        if status == 429 or "RateLimitError" in names:
-            category = "rate_limit"
-        elif status >= 500 or "InternalServerError" in names:
-            category = "server_error"
-        else:
-            category = ""
+        category = fallback_category(rec.get("outcome"), status, names)
         facts = [f"outcome {rec.get('outcome')}"]
         if rec.get("exception_type"):
             facts.append(f"exception {rec['exception_type']}")
@@ -200,6 +196,23 @@ class Engine:
         return Label(kb_id="", category=category, title=UNCLASSIFIED_TITLE,
                      root_cause="No rule in the knowledge base matches this failure: " + ", ".join(facts) + ".",
                      confidence=0.0, evidence=facts)
+
+
+# outcome -> category of a failed call no rule explains and whose HTTP status says nothing
+_OUTCOME_CATEGORY = {"transport_error": "incomplete_stream", "timeout": "incomplete_stream",
+                     "error_event": "server_error", "http_error": "client_misuse", "error": "client_parser",
+                     "app_error": "client_misuse"}
+
+
+def fallback_category(outcome: str | None, status: int, exc_names: set[str]) -> str:
+    """A coarse category for a failed call no rule explains: never empty."""
+    if status == 429 or "RateLimitError" in exc_names:
+        return "rate_limit"
+    if status >= 500 or "InternalServerError" in exc_names:
+        return "server_error"
+    if 400 <= status < 500:
+        return "client_misuse"
+    return _OUTCOME_CATEGORY.get(outcome or "", "server_error")
 
 
 def allowed_values(spec: Any, field: str) -> set[str] | None:

@@ -227,8 +227,9 @@ SCENARIOS: tuple[Scenario, ...] = (
       "stall", params={"after": 3, "stall": 1.0}, timeout=0.3, expected_kb_id=STALL, expected_category=INC,
       expected_outcome="timeout", expected_terminal_seen=False, views=_transport("ReadTimeout", 3)),
     S("chat-stall-headers", "No status line for 1.0 s against a 0.25 s timeout: retried once, then "
-      "APITimeoutError (no catalogue entry for a slow first byte).", CHAT, "chat.create_stream", "stall-headers",
+      "APITimeoutError.", CHAT, "chat.create_stream", "stall-headers",
       params={"stall": 1.0}, timeout=0.25, max_retries=1, expected_attempts=2, expected_outcome="timeout",
+      expected_kb_id="llm/no-response-before-read-timeout", expected_category="server_error",
       expected_terminal_seen=False,
       views={"v3": AppView(exception=TIMEOUT3, cause="httpx2.ReadTimeout", events=0),
              "legacy": AppView(exception=TIMEOUT3, cause="httpx.ReadTimeout", events=0)}),
@@ -286,14 +287,16 @@ SCENARIOS: tuple[Scenario, ...] = (
       expected_kb_id="llm/in-band-error-on-http-200", expected_category="client_misuse",
       expected_outcome="error_event", expected_terminal_seen=False, views=_same(exception="openai.APIError", events=0)),
     # ---------------------------------------------------------------- Chat Completions: HTTP errors
-    S("chat-429", "HTTP 429 with retry-after-ms on every attempt: RateLimitError after 3 attempts (no catalogue "
-      "entry for plain chat rate limits).", CHAT, "chat.create_stream", "status",
-      params={"status": 429, "retry_after_ms": 20}, max_retries=2, expected_attempts=3, expected_category="rate_limit",
+    S("chat-429", "HTTP 429 rate_limit_exceeded with retry-after-ms on every attempt: RateLimitError after 3 "
+      "attempts.", CHAT, "chat.create_stream", "status",
+      params={"status": 429, "retry_after_ms": 20}, max_retries=2, expected_attempts=3,
+      expected_kb_id="llm/rate-limit-exceeded", expected_category="rate_limit",
       expected_outcome="http_error", expected_terminal_seen=False, views=_same(exception="openai.RateLimitError",
                                                                                events=0)),
     S("chat-500", "HTTP 500 on every attempt (1 retry).", CHAT, "chat.create_stream", "status",
       params={"status": 500, "retry_after_ms": 20}, max_retries=1, expected_attempts=2,
-      expected_category="server_error", expected_outcome="http_error", expected_terminal_seen=False,
+      expected_kb_id="llm/server-error-before-stream", expected_category="server_error",
+      expected_outcome="http_error", expected_terminal_seen=False,
       views=_same(exception="openai.InternalServerError", events=0)),
     S("chat-502", "HTTP 502 with an nginx HTML page from a gateway.", CHAT, "chat.create_stream", "status",
       params={"status": 502}, expected_kb_id=PROXY, expected_category=INC, expected_outcome="http_error",
@@ -304,20 +307,23 @@ SCENARIOS: tuple[Scenario, ...] = (
       views=_same(exception="openai.InternalServerError", events=0)),
     S("chat-429-retry-after-long", "HTTP 429 with Retry-After: 200. 3.x (and 2.54) give up at once; 1.x retries "
       "with its own backoff.", CHAT, "chat.create_stream", "status", params={"status": 429, "retry_after": 200},
-      max_retries=1, expected_category="rate_limit", expected_outcome="http_error", expected_terminal_seen=False,
+      max_retries=1, expected_kb_id="llm/rate-limit-exceeded", expected_category="rate_limit",
+      expected_outcome="http_error", expected_terminal_seen=False,
       views={"v3": AppView(exception="openai.RateLimitError", events=0, attempts=1),
              "v2": AppView(exception="openai.RateLimitError", events=0, attempts=1),
              "legacy": AppView(exception="openai.RateLimitError", events=0, attempts=2)}),
     S("chat-503-no-retry", "HTTP 503 with x-should-retry: false: not retried.", CHAT, "chat.create_stream", "status",
-      params={"status": 503, "should_retry": "false"}, max_retries=2, expected_category="server_error",
+      params={"status": 503, "should_retry": "false"}, max_retries=2,
+      expected_kb_id="llm/server-error-before-stream", expected_category="server_error",
       expected_outcome="http_error", expected_terminal_seen=False,
       views=_same(exception="openai.InternalServerError", events=0)),
     S("chat-drop-once", "Connection closed before the status line once (stale keep-alive), then a healthy "
       "stream: the SDK retries.", CHAT, "chat.create_stream", "drop", params={"times": 1}, max_retries=2,
       expected_attempts=2, healthy=True, expected_finish_reason="stop", views=_same(events=7)),
     S("chat-drop", "Connection closed before the status line on every attempt (1 retry): APIConnectionError "
-      "'Server disconnected without sending a response.' (no catalogue entry).", CHAT, "chat.create_stream", "drop",
-      max_retries=1, expected_attempts=2, expected_outcome="transport_error", expected_terminal_seen=False,
+      "'Server disconnected without sending a response.'", CHAT, "chat.create_stream", "drop",
+      max_retries=1, expected_attempts=2, expected_kb_id="llm/server-disconnected-before-response",
+      expected_category="server_error", expected_outcome="transport_error", expected_terminal_seen=False,
       views={"v3": AppView(exception=CONN3, cause="httpx2.RemoteProtocolError", events=0),
              "legacy": AppView(exception=CONN3, cause="httpx.RemoteProtocolError", events=0)}),
     S("chat-request-cut", "Non-streamed completion whose Content-Length body is cut: raised inside the retry loop, "
@@ -526,6 +532,11 @@ EXTRA_SCENARIOS: tuple[Scenario, ...] = (
       "vector_stores.manual_poll", "slow-done", params={"polls": 2}, healthy=True, expected_status="completed",
       app={"poll_interval": 0.02, "max_polls": 8}),
 )
+
+# Issue 13's scenarios live in a module of their own (it imports the helpers above).
+from .scenarios_evidence import EVIDENCE_SCENARIOS  # noqa: E402
+
+SCENARIOS = SCENARIOS + EVIDENCE_SCENARIOS
 
 BY_NAME: dict[str, Scenario] = {s.name: s for s in SCENARIOS + EXTRA_SCENARIOS}
 _CATEGORY.update({s.expected_kb_id: s.expected_category for s in SCENARIOS + EXTRA_SCENARIOS

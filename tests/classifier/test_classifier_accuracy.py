@@ -7,7 +7,7 @@ demo uses). Labels are matched to scenarios by trace id. Prints accuracy per exp
 confusion table (``-s`` shows it; also written to bench/results/classifier_accuracy.txt). Thresholds are
 shortened through the collector's environment, as an operator sets their own limits; the proxy limit
 is the simulated proxy's 1.5 s wall-clock cut. Scenarios run one at a time per SDK line (the two lines
-at once), so timing evidence is not skewed by the suite's own load.
+at once), so timing evidence is not skewed by the suite's own load. Every incident must carry a category.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from streamtriage.scenario_suite import (
     classify_and_fetch,
     match,
 )
+from streamtriage.simulator.scenarios_evidence import evidence_run, evidence_scenarios
 from tests.support.collector_proc import collector_process
 from tests.support.sdk_lines import OLDER_LINES, matrix_disabled, python_for
 
@@ -40,12 +41,17 @@ def _pythons() -> dict[str, str]:
     return pythons
 
 
+EVIDENCE = {s.name for s in evidence_scenarios()}
+
+
 def _group(name: str) -> str:
-    return "providers" if name.startswith("provider-") else "catalogue"
+    return "providers" if name.startswith("provider-") else "evidence" if name in EVIDENCE else "catalogue"
 
 
-# Two groups that together are the whole catalogue, so one can run alone (``-k providers``).
-GROUPS = ("catalogue", "providers")
+# Groups that together are the whole catalogue, so one can run alone (``-k providers``, ``-k evidence``).
+# ``evidence`` (issue 13: proxy limits counted from the request, an inferred limit, request-level failures)
+# also reruns the catalogue scenarios that issue changed.
+GROUPS = ("catalogue", "providers", "evidence")
 NAMES_THE_VALUE = {"provider-deepseek-insufficient-resource": "insufficient_system_resource",
                    "provider-vllm-unknown-finish": "abort"}
 
@@ -54,7 +60,7 @@ NAMES_THE_VALUE = {"provider-deepseek-insufficient-resource": "insufficient_syst
 @pytest.mark.parametrize("group", GROUPS)
 def test_every_scenario_gets_its_expected_label(tmp_path: Path, group: str) -> None:
     modes = "sync,async" if os.environ.get("STREAMTRIAGE_ACCURACY_ASYNC") else "sync"
-    names = [s.name for s in catalogue() if _group(s.name) == group]
+    names = list(evidence_run()) if group == "evidence" else [s.name for s in catalogue() if _group(s.name) == group]
     assert names, group
     with collector_process(tmp_path, env=SHORT_THRESHOLDS) as svc:
         procs = {}
@@ -82,6 +88,8 @@ def test_every_scenario_gets_its_expected_label(tmp_path: Path, group: str) -> N
         verdicts = match(tag_runs, labels)
         texts.append(accuracy_report(verdicts))
         ok = ok and all(v.ok for v in verdicts)
+        uncategorised = [lb for v in verdicts for lb in v.labels if not lb.get("Category")]
+        assert not uncategorised, f"{tag}: incidents without a category: {uncategorised}"
         for v in verdicts:  # a provider's own stop is an incident that names the value it saw
             if v.run.name in NAMES_THE_VALUE and v.best is not None:
                 said = " ".join(json.loads(v.best.get("Evidence") or "{}").get("matched", []))

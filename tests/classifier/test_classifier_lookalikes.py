@@ -91,7 +91,18 @@ def test_failed_call_without_entry_is_unclassified_with_coarse_category(engine: 
                                "streamtriage.exception.type": "openai.RateLimitError", "streamtriage.event.count": 0,
                                "streamtriage.delta.count": 0, "streamtriage.terminal.seen": False}))
     lab = engine.classify(r429)
-    assert lab is not None and lab.kb_id == "" and lab.category == "rate_limit"
+    assert lab is not None and lab.kb_id == "llm/rate-limit-exceeded" and lab.category == "rate_limit"
+    # what no entry explains still gets a category: from the status, else from the outcome
+    for status, outcome, category in [(418, "http_error", "client_misuse"), (599, "http_error", "server_error"),
+                                      (None, "error", "client_parser"), (None, "error_event", "server_error")]:
+        attrs = {"streamtriage.outcome": outcome, "streamtriage.exception.type": "openai.APIStatusError",
+                 "streamtriage.event.count": 0, "streamtriage.delta.count": 0, "streamtriage.terminal.seen": False}
+        if status:
+            attrs["http.response.status_code"] = status
+        rec = call(chat_stream(**attrs))
+        rec["http_status"] = status  # the healthy base carries 200
+        lab = Engine.unclassified(rec)
+        assert lab is not None and lab.kb_id == "" and lab.category == category, (status, outcome)
 
 
 def _run_polls(statuses_ms: list[tuple[str, float]]) -> list[ChildPoll]:
