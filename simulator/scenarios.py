@@ -534,9 +534,9 @@ EXTRA_SCENARIOS: tuple[Scenario, ...] = (
 )
 
 # Issue 13's scenarios live in a module of their own (it imports the helpers above).
-from .scenarios_evidence import EVIDENCE_SCENARIOS  # noqa: E402
+from .scenarios_evidence import evidence_scenarios  # noqa: E402
 
-SCENARIOS = SCENARIOS + EVIDENCE_SCENARIOS
+SCENARIOS = SCENARIOS + evidence_scenarios()
 
 BY_NAME: dict[str, Scenario] = {s.name: s for s in SCENARIOS + EXTRA_SCENARIOS}
 _CATEGORY.update({s.expected_kb_id: s.expected_category for s in SCENARIOS + EXTRA_SCENARIOS

@@ -1,7 +1,9 @@
 """Scenarios for issue 13: proxy limits counted from the request, and request-level failures.
 
-Imported by ``scenarios.py`` (appended to ``SCENARIOS``), never on its own: a list of its own keeps the
-shared catalogue file small and merges simple. The accuracy test runs them as the ``evidence`` group.
+``scenarios.py`` appends ``evidence_scenarios()`` to ``SCENARIOS``: a list of its own keeps the shared
+catalogue file small and merges simple. The scenarios are built in a function, which imports the
+catalogue's helpers when called, so importing either module first works. The accuracy test runs
+``evidence_run()`` as its ``evidence`` group.
 
 Proxy scenarios use the ``wallclock-cut`` fault with ``first``: the simulated proxy counts ``cut`` seconds
 from the request's arrival while the first event comes ``first`` seconds late (a model thinking), as
@@ -11,7 +13,7 @@ with different first events, reveal it (``classifier/cut_clusters.py``).
 """
 from __future__ import annotations
 
-from .scenarios import CHAT, INC, PROXY, RESP, AppView, S, _same, _transport
+from typing import Any
 
 MODEL_NOT_FOUND = "llm/model-not-found-or-no-access"
 INVALID_KEY = "llm/invalid-api-key"
@@ -24,65 +26,74 @@ NO_RESPONSE = "llm/no-response-before-read-timeout"
 MISCONFIG = "infra_misconfig"
 
 
-def _http(exception: str) -> dict[str, AppView]:
-    return _same(exception=exception, events=0)
-
-
-def _http_kw(kb_id: str, category: str) -> dict:
-    return {"expected_kb_id": kb_id, "expected_category": category, "expected_outcome": "http_error",
-            "expected_terminal_seen": False}
-
-
 # First-event delays of the unknown-limit trio: spread 1 s, more than twice the accuracy run's slack.
 UNKNOWN_LIMIT_FIRSTS = (0.0, 0.5, 1.0)
 
-EVIDENCE_SCENARIOS = (
-    # ---------------------------------------------------------------- proxy limits counted from the request
-    S("chat-proxy-limit-slow-first", "A reasoning-style first event 0.6 s late, then chunks every 50 ms; the proxy "
-      "cuts 1.5 s after the request arrived (only 0.9 s after the first event).", CHAT, "chat.create_stream",
-      "wallclock-cut", params={"n": 60, "gap": 0.05, "cut": 1.5, "first": 0.6}, expected_kb_id=PROXY,
-      expected_category=INC, expected_outcome="transport_error", expected_terminal_seen=False,
-      views=_transport("RemoteProtocolError", 18)),
-    S("responses-proxy-limit-slow-first", "Responses stream whose first event comes 0.6 s late; the proxy cuts it "
-      "1.5 s after the request arrived.", RESP, "responses.create_stream", "wallclock-cut",
-      params={"n": 60, "gap": 0.05, "cut": 1.5, "first": 0.6}, expected_kb_id=PROXY, expected_category=INC,
-      expected_outcome="transport_error", expected_terminal_seen=False, views=_transport("RemoteProtocolError", 18)),
-    *(S(f"chat-unknown-limit-first-{int(first * 1000)}ms", f"An unconfigured 2.5 s proxy limit counted from the "
-        f"request; first event after {first} s. Labelled only through the cluster of equal cut durations.", CHAT,
-        "chat.create_stream", "wallclock-cut", params={"n": 80, "gap": 0.05, "cut": 2.5, "first": first},
-        expected_kb_id=PROXY, expected_category=INC, expected_outcome="transport_error", expected_terminal_seen=False,
-        views=_transport("RemoteProtocolError", round((2.5 - first) / 0.05)))
-      for first in UNKNOWN_LIMIT_FIRSTS),
-    # ---------------------------------------------------------------- request-level failures
-    S("chat-404-model-not-found", "HTTP 404 model_not_found: the model does not exist or the key has no access "
-      "(not retried).", CHAT, "chat.create_stream", "status",
-      params={"status": 404, "code": "model_not_found", "type": "invalid_request_error",
-              "message": "The model `gpt-9-turbo` does not exist or you do not have access to it."},
-      max_retries=2, views=_http("openai.NotFoundError"), **_http_kw(MODEL_NOT_FOUND, MISCONFIG)),
-    S("chat-401-invalid-key", "HTTP 401 invalid_api_key: a wrong or revoked key (not retried).", CHAT,
-      "chat.create_stream", "status",
-      params={"status": 401, "code": "invalid_api_key", "type": "invalid_request_error",
-              "message": "Incorrect API key provided: sk-test***abcd. You can find your API key at "
-                         "https://platform.openai.com/account/api-keys."},
-      max_retries=2, views=_http("openai.AuthenticationError"), **_http_kw(INVALID_KEY, MISCONFIG)),
-    S("chat-429-insufficient-quota", "HTTP 429 insufficient_quota on every attempt: billing, not a rate limit; the "
-      "SDK still retries it once.", CHAT, "chat.create_stream", "status",
-      params={"status": 429, "code": "insufficient_quota", "type": "insufficient_quota", "retry_after_ms": 20,
-              "message": "You exceeded your current quota: please check your plan and billing details."},
-      max_retries=1, expected_attempts=2, views=_http("openai.RateLimitError"), **_http_kw(QUOTA, MISCONFIG)),
-    S("chat-400-context-length", "HTTP 400 context_length_exceeded before any token.", CHAT, "chat.create_stream",
-      "status", params={"status": 400, "code": "context_length_exceeded", "type": "invalid_request_error",
-                        "message": "This model's maximum context length is 128000 tokens. However your messages "
-                                   "resulted in 204308 tokens. Please reduce the length of the messages."},
-      max_retries=2, views=_http("openai.BadRequestError"), **_http_kw(CONTEXT, "client_misuse")),
-    S("responses-500-before-stream", "Responses: HTTP 500 server_error on every attempt (1 retry), before any "
-      "event.", RESP, "responses.create_stream", "status", params={"status": 500, "retry_after_ms": 20},
-      max_retries=1, expected_attempts=2, views=_http("openai.InternalServerError"),
-      **_http_kw(SERVER_5XX, "server_error")),
-)
 
-# The accuracy run's ``evidence`` group: these scenarios plus the catalogue's that issue 13 changed
-# (a proxy cut now counted from the request; failures that had no entry before).
-EVIDENCE_RUN: tuple[str, ...] = tuple(s.name for s in EVIDENCE_SCENARIOS) + (
+def evidence_scenarios() -> tuple[Any, ...]:
+    """The scenarios (built on call: the catalogue's helpers are defined by then, whichever module came first)."""
+    from .scenarios import CHAT, INC, PROXY, RESP, S, _same, _transport
+
+    def http(exception: str) -> dict[str, Any]:
+        return _same(exception=exception, events=0)
+
+    def http_kw(kb_id: str, category: str) -> dict[str, Any]:
+        return {"expected_kb_id": kb_id, "expected_category": category, "expected_outcome": "http_error",
+                "expected_terminal_seen": False}
+
+    return (
+        # ---------------------------------------------------------------- proxy limits counted from the request
+        S("chat-proxy-limit-slow-first", "A reasoning-style first event 0.6 s late, then chunks every 50 ms; the proxy "
+          "cuts 1.5 s after the request arrived (only 0.9 s after the first event).", CHAT, "chat.create_stream",
+          "wallclock-cut", params={"n": 60, "gap": 0.05, "cut": 1.5, "first": 0.6}, expected_kb_id=PROXY,
+          expected_category=INC, expected_outcome="transport_error", expected_terminal_seen=False,
+          views=_transport("RemoteProtocolError", 18)),
+        S("responses-proxy-limit-slow-first", "Responses stream whose first event comes 0.6 s late; the proxy cuts it "
+          "1.5 s after the request arrived.", RESP, "responses.create_stream", "wallclock-cut",
+          params={"n": 60, "gap": 0.05, "cut": 1.5, "first": 0.6}, expected_kb_id=PROXY, expected_category=INC,
+          expected_outcome="transport_error", expected_terminal_seen=False, views=_transport("RemoteProtocolError", 18)),
+        *(S(f"chat-unknown-limit-first-{int(first * 1000)}ms", f"An unconfigured 2.5 s proxy limit counted from the "
+            f"request; first event after {first} s. Labelled only through the cluster of equal cut durations.", CHAT,
+            "chat.create_stream", "wallclock-cut", params={"n": 80, "gap": 0.05, "cut": 2.5, "first": first},
+            expected_kb_id=PROXY, expected_category=INC, expected_outcome="transport_error", expected_terminal_seen=False,
+            views=_transport("RemoteProtocolError", round((2.5 - first) / 0.05)))
+          for first in UNKNOWN_LIMIT_FIRSTS),
+        # ---------------------------------------------------------------- request-level failures
+        S("chat-404-model-not-found", "HTTP 404 model_not_found: the model does not exist or the key has no access "
+          "(not retried).", CHAT, "chat.create_stream", "status",
+          params={"status": 404, "code": "model_not_found", "type": "invalid_request_error",
+                  "message": "The model `gpt-9-turbo` does not exist or you do not have access to it."},
+          max_retries=2, views=http("openai.NotFoundError"), **http_kw(MODEL_NOT_FOUND, MISCONFIG)),
+        S("chat-401-invalid-key", "HTTP 401 invalid_api_key: a wrong or revoked key (not retried).", CHAT,
+          "chat.create_stream", "status",
+          params={"status": 401, "code": "invalid_api_key", "type": "invalid_request_error",
+                  "message": "Incorrect API key provided: sk-test***abcd. You can find your API key at "
+                             "https://platform.openai.com/account/api-keys."},
+          max_retries=2, views=http("openai.AuthenticationError"), **http_kw(INVALID_KEY, MISCONFIG)),
+        S("chat-429-insufficient-quota", "HTTP 429 insufficient_quota on every attempt: billing, not a rate limit; the "
+          "SDK still retries it once.", CHAT, "chat.create_stream", "status",
+          params={"status": 429, "code": "insufficient_quota", "type": "insufficient_quota", "retry_after_ms": 20,
+                  "message": "You exceeded your current quota: please check your plan and billing details."},
+          max_retries=1, expected_attempts=2, views=http("openai.RateLimitError"), **http_kw(QUOTA, MISCONFIG)),
+        S("chat-400-context-length", "HTTP 400 context_length_exceeded before any token.", CHAT, "chat.create_stream",
+          "status", params={"status": 400, "code": "context_length_exceeded", "type": "invalid_request_error",
+                            "message": "This model's maximum context length is 128000 tokens. However your messages "
+                                       "resulted in 204308 tokens. Please reduce the length of the messages."},
+          max_retries=2, views=http("openai.BadRequestError"), **http_kw(CONTEXT, "client_misuse")),
+        S("responses-500-before-stream", "Responses: HTTP 500 server_error on every attempt (1 retry), before any "
+          "event.", RESP, "responses.create_stream", "status", params={"status": 500, "retry_after_ms": 20},
+          max_retries=1, expected_attempts=2, views=http("openai.InternalServerError"),
+          **http_kw(SERVER_5XX, "server_error")),
+
+    )
+
+# Catalogue scenarios issue 13 changed (a proxy cut now counted from the request; failures that had no
+# entry before; a cut the new request-error rules must leave alone).
+CHANGED_IN_CATALOGUE: tuple[str, ...] = (
     "chat-wallclock-cut", "chat-cut-fin", "chat-429", "chat-429-retry-after-long", "chat-500", "chat-503-no-retry",
-    "chat-drop", "chat-stall-headers")
+    "chat-drop", "chat-stall-headers", "chat-request-cut")
+
+
+def evidence_run() -> tuple[str, ...]:
+    """The accuracy run's ``evidence`` group: these scenarios and the catalogue's that issue 13 changed."""
+    return tuple(s.name for s in evidence_scenarios()) + CHANGED_IN_CATALOGUE
