@@ -117,6 +117,8 @@ def _table(rows: list[dict[str, Any]], since: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .render import fix_rate_text
+
     table = Table(title=f"incidents since {since} ({len(rows)})")
     for col in ("time", "service", "model", "api", "kb id", "category", "conf", "fix rate (prior/obs)", "calls",
                 "evidence"):
@@ -131,6 +133,6 @@ def _table(rows: list[dict[str, Any]], since: str) -> None:
         table.add_row(
             str(r.get("Timestamp", ""))[:19], r.get("ServiceName", ""), r.get("Model", ""), r.get("ApiKind", ""),
             r.get("KbId") or "(unclassified)", r.get("Category", ""), f"{float(r.get('Confidence') or 0):.2f}",
-            f"{float(r.get('FixRatePrior') or 0):.2f} / {'-' if obs is None else f'{float(obs):.2f}'}",
+            f"{float(r.get('FixRatePrior') or 0):.2f} / {fix_rate_text(obs, int(r.get('FixRateSample') or 0))}",
             str(r.get("EvidenceCount", "")), "; ".join(ev[:2]), str(r.get("TraceId", "")))
     Console(width=None if sys.stdout.isatty() else 220).print(table)

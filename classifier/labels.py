@@ -1,9 +1,14 @@
 """Reading and writing ``streamtriage_labels`` (ReplacingMergeTree(Version, IsDeleted)).
 
 Re-labelling a call writes a row with a higher ``Version``; withdrawing a label (a hang that later
-completed fine) writes ``IsDeleted = 1``. Readers use ``FINAL``. Observed fix rates come from the
-store too: a labelled call counts as *fixed* when a later call with the same request fingerprint
-completed cleanly.
+completed fine) writes ``IsDeleted = 1``. Readers use ``FINAL``.
+
+Observed fix rate = **retry success within a window**: of an entry's labelled calls that carry a request
+fingerprint (the *sample*, ``FixRateSample``), the share for which the same service sent the same request
+again (same fingerprint: model and messages, see ``instrumentation/routes.py``) within ``fix_window_s``
+(default 10 min) and that call completed cleanly (terminal marker, no error, not truncated or filtered,
+no live label of its own). It measures whether retrying helped, not whether anyone changed a setting;
+a retry after the window is a new attempt, not a fix. Every rate is shown with its sample.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ LABELS = "streamtriage_labels"
 TRACES = "otel_traces"
 LABEL_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "ServiceName", "Model", "ApiKind", "KbId", "Category", "Title",
-    "RootCause", "Confidence", "FixRatePrior", "FixRateObserved", "EvidenceCount", "Evidence",
+    "RootCause", "Confidence", "FixRatePrior", "FixRateObserved", "FixRateSample", "EvidenceCount", "Evidence",
     "Alternatives", "Fingerprint", "Outcome", "IsOpen", "RuleVersion", "Version", "IsDeleted",
     "LabelSource", "RuleKbId", "Muted",  # feedback (migration 0007, classifier/feedback.py)
 )
@@ -34,6 +39,7 @@ FACT_FIELDS = ("outcome", "exception_type", "exception_chain", "error_code", "ht
                "idle_ms", "max_gap_ms", "poll_last_status", "poll_status_unchanged_ms", "requires_action_ms",
                "output_tokens", "max_tokens", "retry_count", "cancel_reason", "app_exception_type", "duration_ms",
                "ttfe_ms", "cut_cluster_size", "cut_cluster_limit_ms")
+FIX_WINDOW_S = 600.0  # a retry that succeeds within this long after the failed call counts as its fix
 
 
 def rule_version(paths: Iterable[Path] | None = None) -> int:
@@ -64,7 +70,13 @@ class KbStats:
 
     @property
     def observed_fix_rate(self) -> float | None:
+        """Retry success within the window, over ``sample`` calls (None without any)."""
         return round(self.fixed / self.with_fingerprint, 4) if self.with_fingerprint else None
+
+    @property
+    def sample(self) -> int:
+        """How many labelled calls the observed fix rate is computed over."""
+        return self.with_fingerprint
 
 
 def evidence_json(rec: Record, label: Label) -> str:
@@ -81,7 +93,8 @@ def label_row(rec: Record, label: Label | None, kb: KnowledgeBase, stats: dict[s
         return [rec["start_ns"], rec["trace_id"], rec["span_id"], rec.get("service") or "", rec.get("model") or "",
                 rec.get("api") or "", prev["KbId"], prev["Category"], prev["Title"], prev["RootCause"],
                 float(prev["Confidence"]), float(prev["FixRatePrior"]), prev["FixRateObserved"],
-                int(prev["EvidenceCount"]), prev["Evidence"], prev["Alternatives"], rec.get("fingerprint") or "",
+                int(prev.get("FixRateSample") or 0), int(prev["EvidenceCount"]), prev["Evidence"],
+                prev["Alternatives"], rec.get("fingerprint") or "",
                 rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1,
                 prev.get("LabelSource") or "rule", prev.get("RuleKbId") or "", int(prev.get("Muted") or 0)]
     entry = kb.get(label.kb_id)
@@ -89,7 +102,7 @@ def label_row(rec: Record, label: Label | None, kb: KnowledgeBase, stats: dict[s
     st = stats.get(label.kb_id, KbStats())
     return [rec["start_ns"], rec["trace_id"], rec["span_id"], rec.get("service") or "", rec.get("model") or "",
             rec.get("api") or "", label.kb_id, label.category, label.title, label.root_cause,
-            float(label.confidence), prior, st.observed_fix_rate, int(st.evidence_count),
+            float(label.confidence), prior, st.observed_fix_rate, st.sample, int(st.evidence_count),
             evidence_json(rec, label), json.dumps(label.alternatives), rec.get("fingerprint") or "",
             rec.get("outcome") or "", 1 if rec.get("open") else 0, rule_ver, version, 1 if deleted else 0,
             label.source, label.kb_id if label.rule_kb_id is None else label.rule_kb_id, 1 if label.muted else 0]
@@ -98,10 +111,11 @@ def label_row(rec: Record, label: Label | None, kb: KnowledgeBase, stats: dict[s
 class LabelStore:
     """Label I/O over a clickhouse-connect client (chDB or server); ``lock`` serialises client use."""
 
-    def __init__(self, client: Any, database: str, lock: Any = None) -> None:
+    def __init__(self, client: Any, database: str, lock: Any = None, fix_window_s: float = FIX_WINDOW_S) -> None:
         self.client = client
         self.db = database
         self.lock = lock or threading.RLock()
+        self.fix_window_s = fix_window_s
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -138,21 +152,26 @@ class LabelStore:
                 self.client.insert(LABELS, rows, column_names=list(LABEL_COLUMNS), database=self.db)
 
     def kb_stats(self) -> dict[str, KbStats]:
-        """Per KB id: calls labelled (evidence count) and how many were fixed by a later clean call."""
+        """Per KB id: calls labelled (evidence count), the fix-rate sample and how many of it a retry fixed."""
         rows = self.query(
             f"""
-            SELECT l.KbId AS kb, count() AS n, countIf(l.Fingerprint != '') AS with_fp,
-                   countIf(l.Fingerprint != '' AND f.last_ok > l.Timestamp) AS fixed
-            FROM (SELECT KbId, Fingerprint, Timestamp FROM `{self.db}`.{LABELS} FINAL WHERE IsDeleted = 0) AS l
-            LEFT JOIN (
-                SELECT SpanAttributes['streamtriage.request.fingerprint'] AS fp, max(Timestamp) AS last_ok
-                FROM `{self.db}`.{TRACES}
-                WHERE LlmSpan = 'call' AND LlmOutcome = 'completed' AND StatusCode != 'Error'
-                  AND LlmFinishReason NOT IN ('length', 'content_filter')
-                  AND (SpanAttributes['streamtriage.request.fingerprint']) IN
-                      (SELECT Fingerprint FROM `{self.db}`.{LABELS} WHERE Fingerprint != '')
-                GROUP BY fp
-            ) AS f ON l.Fingerprint = f.fp
+            SELECT kb, count() AS n, countIf(fp != '') AS with_fp, countIf(fp != '' AND fixed) AS fixed
+            FROM (
+                SELECT l.TraceId, l.SpanId, any(l.KbId) AS kb, any(l.Fingerprint) AS fp,
+                       max(r.t > l.Timestamp AND r.t <= l.Timestamp + toIntervalMillisecond({{window_ms:UInt64}})) AS fixed
+                FROM (SELECT TraceId, SpanId, KbId, Fingerprint, ServiceName, Timestamp
+                      FROM `{self.db}`.{LABELS} FINAL WHERE IsDeleted = 0) AS l
+                LEFT JOIN (
+                    SELECT SpanAttributes['streamtriage.request.fingerprint'] AS fp, ServiceName AS svc, Timestamp AS t
+                    FROM `{self.db}`.{TRACES}
+                    WHERE LlmSpan = 'call' AND LlmOutcome = 'completed' AND StatusCode != 'Error'
+                      AND LlmFinishReason NOT IN ('length', 'content_filter')
+                      AND fp IN (SELECT Fingerprint FROM `{self.db}`.{LABELS} WHERE Fingerprint != '')
+                      AND (TraceId, SpanId) NOT IN
+                          (SELECT TraceId, SpanId FROM `{self.db}`.{LABELS} FINAL WHERE IsDeleted = 0)
+                ) AS r ON l.Fingerprint = r.fp AND l.ServiceName = r.svc
+                GROUP BY l.TraceId, l.SpanId
+            )
             GROUP BY kb
-            """)
+            """, {"window_ms": int(self.fix_window_s * 1000)})
         return {r["kb"]: KbStats(int(r["n"]), int(r["with_fp"]), int(r["fixed"])) for r in rows}

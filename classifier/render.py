@@ -32,12 +32,22 @@ def check_lang(lang: str | None) -> str:
     return lang
 
 
+FIX_RATE_DEFINITION = ("retry success within a window: share of the labelled calls with a request fingerprint "
+                       "whose same request, from the same service, completed cleanly soon after")
+
+
+def fix_rate_text(rate: float | None, sample: int) -> str:
+    """An observed fix rate with the sample it rests on: ``0.80 (n=5)``, ``- (n=0)``."""
+    return f"{'-' if rate is None else f'{float(rate):.2f}'} (n={int(sample)})"
+
+
 def entry_json(entry: KbEntry, lang: str | None = None, stats: Any = None) -> dict[str, Any]:
     """The entry as stored, plus the store's evidence count and observed fix rate when known."""
     d = entry.to_dict(check_lang(lang) if lang else None)
     if stats is not None:
         d["observed"] = {"evidence_count": stats.evidence_count, "fix_rate_observed": stats.observed_fix_rate,
-                         "calls_with_fingerprint": stats.with_fingerprint, "fixed": stats.fixed}
+                         "fix_rate_sample": stats.sample, "calls_with_fingerprint": stats.with_fingerprint,
+                         "fixed": stats.fixed, "fix_rate_definition": FIX_RATE_DEFINITION}
     return d
 
 
@@ -52,7 +62,7 @@ def entry_markdown(entry: KbEntry, lang: str = "en", stats: Any = None) -> str:
     ]
     if stats is not None:
         obs = stats.observed_fix_rate
-        facts += [(h["observed"], "-" if obs is None else f"{obs:.2f}"), (h["count"], str(stats.evidence_count))]
+        facts += [(h["observed"], fix_rate_text(obs, stats.sample)), (h["count"], str(stats.evidence_count))]
     if d.get("first_seen"):
         facts.append((h["first_seen"], str(d["first_seen"])))
     if d.get("versions"):
@@ -118,5 +128,6 @@ def kb_summary(kb: KnowledgeBase, stats: dict[str, Any] | None = None) -> list[d
         rows.append({"id": e.id, "category": e.category, "title": e.title, "status": e.status,
                      "fix_rate": e.fix_rate, "confidence": e.confidence, "has_rule": e.rule is not None,
                      "evidence_count": st.evidence_count if st else 0,
-                     "fix_rate_observed": st.observed_fix_rate if st else None})
+                     "fix_rate_observed": st.observed_fix_rate if st else None,
+                     "fix_rate_sample": st.sample if st else 0})
     return rows

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -34,7 +35,7 @@ from .cut_clusters import CutClusters, annotate, find_cut_clusters
 from .engine import Engine
 from .feedback import FeedbackSet, FeedbackStore
 from .kb import KnowledgeBase, default_kb
-from .labels import KbStats, LabelStore, label_row, next_version, rule_version
+from .labels import FIX_WINDOW_S, KbStats, LabelStore, label_row, next_version, rule_version
 from .record import Record
 from .replicas import shard_clause
 from .thresholds import Thresholds
@@ -67,10 +68,12 @@ class Classifier:
 
     def __init__(self, client: Any, database: str, *, kb: KnowledgeBase | None = None,
                  thresholds: Thresholds | None = None, lock: Any = None, slack_s: float = 30.0,
-                 lookback_s: float = 6 * 3600.0, batch: int = 20_000) -> None:
+                 lookback_s: float = 6 * 3600.0, batch: int = 20_000, fix_window_s: float | None = None) -> None:
         self.kb = kb or default_kb()
         self.engine = Engine(self.kb, thresholds or Thresholds.from_env())
-        self.labels = LabelStore(client, database, lock)
+        if fix_window_s is None:  # retry-success window of the observed fix rate (labels.py)
+            fix_window_s = float(os.environ.get("STREAMTRIAGE_FIX_WINDOW_S") or FIX_WINDOW_S)
+        self.labels = LabelStore(client, database, lock, fix_window_s)
         self.client = client
         self.db = database
         self.slack_ns = int(slack_s * 1e9)

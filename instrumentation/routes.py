@@ -19,8 +19,14 @@ OPERATION = {
     "vector_stores": "vector_store_indexing",
 }
 
-# request body keys that do not change what is asked (left out of the fingerprint)
-_FINGERPRINT_SKIP = frozenset({"stream", "stream_options", "metadata", "user", "store", "background"})
+# Request body keys left out of the fingerprint: they do not change what is asked, and a retry of the same
+# request often changes them (a larger output cap after a truncation, usage reporting, a fresh request or
+# idempotency id, tracing metadata). Model, messages / input and sampling parameters stay in.
+_FINGERPRINT_SKIP = frozenset({
+    "stream", "stream_options", "metadata", "user", "store", "background",
+    "max_tokens", "max_completion_tokens", "max_output_tokens",
+    "request_id", "client_request_id", "idempotency_key", "prompt_cache_key", "safety_identifier", "service_tier",
+})
 
 
 @dataclass

@@ -85,10 +85,12 @@ SELECT $__timeInterval(Timestamp) AS time, Category AS category, count() AS inci
 FROM {LABELS} WHERE {_WHERE}
 GROUP BY time, category ORDER BY time""", "short", _COUNT_TH, bars=True, stacked=True),
         table("Top root causes", "Knowledge-base entries ranked by incidents, with the prior fix rate from the "
-              "KB and the fix rate observed in this deployment.", f"""
+              "KB and the fix rate observed in this deployment (retry success within a window) with its sample: "
+              "the labelled calls it is computed over.", f"""
 SELECT KbId, any(Title) AS title, any(Category) AS category, count() AS incidents,
        avg(Confidence) AS confidence, any(FixRatePrior) AS fix_rate_prior,
-       avgOrNull(FixRateObserved) AS fix_rate_observed, uniqExact(ServiceName) AS services
+       argMax(FixRateObserved, Version) AS fix_rate_observed, argMax(FixRateSample, Version) AS fix_rate_sample,
+       uniqExact(ServiceName) AS services
 FROM {LABELS} WHERE {_WHERE}
 GROUP BY KbId ORDER BY incidents DESC LIMIT 20""", "short", w=12, h=8,
               overrides=[by_name("KbId", links=[kb_link()]),
@@ -101,7 +103,8 @@ GROUP BY KbId ORDER BY incidents DESC LIMIT 20""", "short", w=12, h=8,
         "opens the knowledge-base entry (root cause, fixes, what does not help).", f"""
 SELECT Timestamp AS time, TraceId, ServiceName AS service, Model AS model, ApiKind AS api, Category AS category,
        KbId, Title AS title, RootCause AS root_cause, Confidence AS confidence, FixRatePrior AS fix_rate_prior,
-       FixRateObserved AS fix_rate_observed, EvidenceCount AS evidence, Outcome AS outcome, IsOpen AS open
+       FixRateObserved AS fix_rate_observed, FixRateSample AS fix_rate_sample, EvidenceCount AS evidence,
+       Outcome AS outcome, IsOpen AS open
 FROM {LABELS} WHERE {_WHERE}
 ORDER BY Timestamp DESC LIMIT 500""", "short", h=12,
         overrides=[by_name("TraceId", links=[trace_link()]), by_name("KbId", links=[kb_link()]),

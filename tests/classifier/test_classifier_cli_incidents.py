@@ -58,12 +58,14 @@ def test_incidents_from_service_then_from_store(tmp_path: Path) -> None:
         assert svc.request("POST", "/api/classify")[0] == 200
         rows = _incidents(svc)                       # the service owns the store: goes through its API
         assert [(r["TraceId"], r["KbId"]) for r in rows] == [(tid, "llm/peer-closed-incomplete-chunked-read")]
+        assert rows[0]["FixRateSample"] == 0 and rows[0]["FixRateObserved"] is None  # a rate comes with its sample
         assert _incidents(svc, "--category", "truncation") == []
         kb = svc.get_json("/api/kb")
         row = next(e for e in kb if e["id"] == "llm/peer-closed-incomplete-chunked-read")
-        assert row["evidence_count"] == 1 and row["fix_rate"] == 0.75
+        assert row["evidence_count"] == 1 and row["fix_rate"] == 0.75 and "fix_rate_sample" in row
         entry = svc.get_json("/api/kb/llm/peer-closed-incomplete-chunked-read?lang=zh")
         assert set(entry["root_cause"]) == {"zh"} and entry["observed"]["evidence_count"] == 1
+        assert entry["observed"]["fix_rate_definition"].startswith("retry success within a window")
         status, headers, body = svc.request("GET", "/api/kb/llm/peer-closed-incomplete-chunked-read?format=md")
         assert status == 200 and headers["content-type"].startswith("text/markdown") and b"## llm/peer" in body
         assert svc.request("GET", "/api/kb/llm/unknown")[0] == 404
@@ -75,3 +77,4 @@ def test_incidents_from_service_then_from_store(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120,
                            env={**os.environ, "STREAMTRIAGE_STATE_DIR": str(svc.data_dir)})
     assert table.returncode == 0 and "peer-closed" in table.stdout and "svc-b" in table.stdout
+    assert "(n=" in table.stdout  # the observed fix rate's sample size
