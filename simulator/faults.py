@@ -37,7 +37,8 @@ FAULTS: dict[str, str] = {
     "empty-data": "insert an empty `data:` frame after `after` events",
     "finish-null": "chat: the last chunk carries finish_reason null",
     "finish-absent": "chat: no chunk has the finish_reason key",
-    "length": "chat: finish_reason length; responses: response.incomplete max_output_tokens",
+    "length": "chat: finish_reason length (reasoning=R reports R of the capped tokens as reasoning); "
+    "responses: response.incomplete max_output_tokens",
     "content-filter": "chat: finish_reason content_filter; responses: response.incomplete content_filter",
     "tool-calls": "chat: a tool call, finish_reason tool_calls; truncated=1 cuts the arguments JSON "
     "and reports usage.completion_tokens == max_tokens",

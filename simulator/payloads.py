@@ -59,9 +59,9 @@ def chat_chunk(cid: str, model: str, created: int, delta: dict[str, Any] | None,
     return chunk
 
 
-def chat_usage(prompt: int, completion: int) -> dict[str, Any]:
+def chat_usage(prompt: int, completion: int, reasoning: int = 0) -> dict[str, Any]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "completion_tokens_details": {"reasoning_tokens": 0, "accepted_prediction_tokens": 0,
+            "completion_tokens_details": {"reasoning_tokens": reasoning, "accepted_prediction_tokens": 0,
                                           "rejected_prediction_tokens": 0, "audio_tokens": 0},
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0}}
 

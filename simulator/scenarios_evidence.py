@@ -80,6 +80,35 @@ def evidence_scenarios() -> tuple[Any, ...]:
                             "message": "This model's maximum context length is 128000 tokens. However your messages "
                                        "resulted in 204308 tokens. Please reduce the length of the messages."},
           max_retries=2, views=http("openai.BadRequestError"), **http_kw(CONTEXT, "client_misuse")),
+        # ---------------------------------------------------------------- entries that had no scenario
+        S("chat-serverless-504", "The app's own serverless route times out: 504 FUNCTION_INVOCATION_TIMEOUT (JSON "
+          "body, not retried).", CHAT, "chat.create_stream", "status",
+          params={"status": 504, "body": "json", "code": "FUNCTION_INVOCATION_TIMEOUT", "type": "server_error",
+                  "message": "An error occurred with your deployment FUNCTION_INVOCATION_TIMEOUT"},
+          views=http("openai.InternalServerError"),
+          **http_kw("llm/serverless-function-timeout-cuts-stream", INC)),
+        S("chat-engine-crash", "A self-hosted engine dies mid-stream: in-band error 'EngineCore encountered an issue' "
+          "after 3 chunks.", CHAT, "chat.create_stream", "error-event",
+          params={"after": 3, "code": "internal_error",
+                  "message": "EngineCore encountered an issue. See stack trace for the root cause."},
+          expected_kb_id="llm/self-hosted-engine-crash-mid-stream", expected_category=INC,
+          expected_outcome="error_event", expected_terminal_seen=False,
+          views=_same(exception="openai.APIError", events=3)),
+        S("chat-json-whitespace-runaway", "JSON mode: 600 tokens that carry two bytes of text, finish_reason length.",
+          CHAT, "chat.create_stream", "length", params={"n": 2, "text": "{}"},
+          request={"max_tokens": 600, "response_format": {"type": "json_object"},
+                   "stream_options": {"include_usage": True}},
+          expected_kb_id="llm/json-mode-whitespace-runaway", expected_category="truncation",
+          expected_finish_reason="length", views=_same(events=5)),
+        S("chat-reasoning-exhausts-budget", "A reasoning model spends all 16 output tokens thinking: no visible "
+          "text, finish_reason length.", CHAT, "chat.create_stream", "length", params={"n": 0, "reasoning": 16},
+          request={"max_tokens": 16, "stream_options": {"include_usage": True}},
+          expected_kb_id="llm/reasoning-tokens-exhaust-output-budget", expected_category="truncation",
+          expected_finish_reason="length", views=_same(events=3)),
+        S("chat-proxy-buffered", "A buffering proxy: nothing for 2.3 s, then the whole answer in one burst.", CHAT,
+          "chat.create_stream", "stall-headers", params={"stall": 2.3, "n": 8}, timeout=5.0,
+          expected_kb_id="llm/proxy-buffering-sse", expected_category="infra_misconfig",
+          expected_finish_reason="stop", views=_same(events=10)),
         S("responses-500-before-stream", "Responses: HTTP 500 server_error on every attempt (1 retry), before any "
           "event.", RESP, "responses.create_stream", "status", params={"status": 500, "retry_after_ms": 20},
           max_retries=1, expected_attempts=2, views=http("openai.InternalServerError"),

@@ -65,7 +65,8 @@ def chat_frames(body: dict[str, Any], fault: FaultSpec, ids: p.Ids) -> Frames:
         frames.append(chunk({}, finish))
     if include_usage:
         frames.append(sse(p.chat_chunk(cid, model, created, None, empty_choices=True,
-                                       usage=p.chat_usage(12, completion_tokens))))
+                                       usage=p.chat_usage(12, completion_tokens,
+                                                          min(fault.int("reasoning", 0), completion_tokens)))))
     frames.append(sse("[DONE]"))
     return Frames(frames, terminal=1)
 
