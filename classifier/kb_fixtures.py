@@ -79,7 +79,7 @@ def slug(kb_id: str) -> str:
     return kb_id.split("/", 1)[1]
 
 
-def _stored(v: Any) -> str:
+def stored(v: Any) -> str:
     """A value as the store keeps attributes (lists as JSON arrays, booleans lower-case)."""
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -128,7 +128,7 @@ def fixture_record(spec: Mapping[str, Any], now_ns: int = NOW_NS, where: str = "
     attrs = None
     if not is_open:
         attrs = {"streamtriage.span": "call", "streamtriage.contract": "1",
-                 **{_ATTR_OF[k]: _stored(v) for k, v in spec.items()}}
+                 **{_ATTR_OF[k]: stored(v) for k, v in spec.items()}}
     elif events:
         events[0].api, events[0].model = str(spec.get("api", "")), str(spec.get("model", ""))
     src = RecordSource(trace_id="f" * 32, span_id="e" * 16, service="fixture", start_ns=start_ns,

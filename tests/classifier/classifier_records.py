@@ -1,20 +1,12 @@
 """Hand-built stream records in the span contract's own vocabulary (attribute strings, as stored)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from streamtriage.classifier.kb_fixtures import stored
 from streamtriage.classifier.record import ChildEvent, ChildPoll, RecordSource, build_record
 
 NOW = 1_800_000_000_000_000_000  # a fixed "now" (ns) so idle times are exact
-
-
-def _s(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return json.dumps(list(v))
-    return str(v)
 
 
 def call(attrs: dict[str, Any], events: list[ChildEvent] | None = None, polls: list[ChildPoll] | None = None,
@@ -23,7 +15,7 @@ def call(attrs: dict[str, Any], events: list[ChildEvent] | None = None, polls: l
     base = {"streamtriage.span": "call", "streamtriage.contract": 1, "streamtriage.request.fingerprint": "ab" * 8}
     base.update(attrs)
     src = RecordSource(trace_id="t" * 32, span_id="s" * 16, service="svc", start_ns=now_ns - int(duration_ms * 1e6),
-                       duration_ns=int(duration_ms * 1e6), call_attrs={k: _s(v) for k, v in base.items()},
+                       duration_ns=int(duration_ms * 1e6), call_attrs={k: stored(v) for k, v in base.items()},
                        events=events or [], polls=polls or [])
     return build_record(src, now_ns)
 
