@@ -51,7 +51,7 @@ def test_full_pass_with_pushdown_labels_what_python_alone_labels(db) -> None:
     assert {(t, s): k for t, s, k in rows} == expected
     kinds = set(expected.values())
     assert {"llm/peer-closed-incomplete-chunked-read", "llm/finish-reason-length-output-cap",
-            "llm/content-filter-stop", "llm/keyerror-finish-reason-parser", ""} <= kinds
+            "llm/content-filter-stop", "llm/keyerror-finish-reason-parser", "llm/rate-limit-exceeded"} <= kinds
 
 
 def test_pushdown_translation_is_conservative() -> None:
