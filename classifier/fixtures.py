@@ -14,14 +14,25 @@ fixture file is a YAML list; each item names an entry and what is expected of it
       expect: no_match
       stream: exports/4bf92f3577b34da6a3ce929d0e0e4736.json   # a /api/streams export, relative to this file
 
+Instead of ``record`` (literal stream-record fields, derived facts included), a case may give ``call``:
+the call span's facts in record vocabulary, built through ``record.build_record`` exactly like a
+stored call, so derived facts (``after_first_ms``, ratios, idle and poll waits) are computed, never
+written by hand. Besides call-span fields it takes ``open`` (no call span yet), ``duration_ms`` (open:
+how long ago it started), ``events`` (types, or mappings of ``type count gap_ms status finish_reason
+error_code terminal``), ``polls`` (``status ago_ms error_code since_ms``) and the facts the
+classifier's passes add across calls (``cut_cluster_size``, ``cut_cluster_limit_ms``, ``followed_up``).
+
 ``match`` means the entry's rule applies to the record (its ``when`` holds and its confidence is at
 least the engine's floor), whatever other rules say; the label the record would get is reported too.
-Shipped fixtures live in ``classifier/kb/fixtures/``, a user directory's in ``<kb_dir>/fixtures/``.
+Shipped fixtures live in ``classifier/kb/fixtures/``, one file per entry (``<slug>.yaml``); every
+shipped entry with a rule has at least one ``match`` and one ``no_match`` case (``shipped_problems``).
+A user directory's live in ``<kb_dir>/fixtures/``.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +41,11 @@ import yaml
 
 from .engine import Engine
 from .explain import RuleVerdict, explain
-from .kb import KbError
-from .record import FIELDS, Record
+from .kb import KB_DIR, KbError, KnowledgeBase
+from .record import CALL_ATTRS, FIELDS, ChildEvent, ChildPoll, Record, RecordSource, build_record
 from .span_records import records_from_export
 
-CASE_KEYS = {"id", "expect", "name", "record", "stream", "now_ns"}
+CASE_KEYS = {"id", "expect", "name", "record", "call", "stream", "now_ns"}
 EXPECTS = ("match", "no_match")
 _LIST_DEFAULTS = ("events", "event_statuses", "poll_statuses", "finish_reasons", "exception_chain")
 
@@ -77,6 +88,74 @@ def record_from_fields(fields: Any, where: str) -> Record:
     return rec
 
 
+NOW_NS = 1_800_000_000_000_000_000  # a fixed "now" for `call` cases: idle and poll waits are exact
+CROSS_CALL = ("cut_cluster_size", "cut_cluster_limit_ms", "followed_up")  # set by the classifier's passes
+_ATTR_OF = {name: attr for attr, name, _ in CALL_ATTRS}
+_EVENT_KEYS = {"type", "count", "gap_ms", "status", "finish_reason", "error_code", "terminal"}
+_POLL_KEYS = {"status", "ago_ms", "error_code", "since_ms"}
+
+
+def stored(v: Any) -> str:
+    """A value as the store keeps attributes (lists as JSON arrays, booleans lower-case)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return json.dumps(list(v))
+    return str(v)
+
+
+def _event(i: int, spec: Any, end_ns: int, where: str) -> ChildEvent:
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    if not isinstance(spec, Mapping) or "type" not in spec or set(spec) - _EVENT_KEYS:
+        raise KbError(f"{where}: an event is a type or a mapping of {sorted(_EVENT_KEYS)}")
+    return ChildEvent(type=str(spec["type"]), index=i, count=int(spec.get("count", 1)),
+                      gap_ms=float(spec.get("gap_ms", 50.0)), status=str(spec.get("status", "")),
+                      finish_reason=str(spec.get("finish_reason", "")), error_code=str(spec.get("error_code", "")),
+                      terminal=bool(spec.get("terminal", False)), end_ns=end_ns)
+
+
+def record_from_call(spec: Any, where: str, now_ns: int = NOW_NS) -> Record:
+    """A record built like a stored call from its call-span facts, events and polls (derived facts computed)."""
+    if not isinstance(spec, Mapping):
+        raise KbError(f"{where}: `call` must be a mapping of call-span facts")
+    spec = dict(spec)
+    is_open = bool(spec.pop("open", False))
+    duration_ms = float(spec.pop("duration_ms", 1000.0))
+    start_ns = now_ns - int(duration_ms * 1e6)
+    raw_events = spec.pop("events", []) or []
+    raw_polls = spec.pop("polls", []) or []
+    cross = {k: spec.pop(k) for k in CROSS_CALL if k in spec}
+    idle_ms = float(spec.pop("idle_ms")) if is_open and "idle_ms" in spec else None
+    unknown = set(spec) - set(_ATTR_OF)
+    if unknown:
+        raise KbError(f"{where}: not a call-span fact: {', '.join(sorted(unknown))} "
+                           "(derived facts are computed, not written)")
+    last_end = now_ns - int((idle_ms or 0.0) * 1e6) if is_open else now_ns
+    n = max(1, len(raw_events))
+    events = [_event(i, e, start_ns + (last_end - start_ns) * (i + 1) // n, where) for i, e in enumerate(raw_events)]
+    polls = []
+    for i, p in enumerate(raw_polls):
+        if not isinstance(p, Mapping) or "status" not in p or set(p) - _POLL_KEYS:
+            raise KbError(f"{where}: a poll is a mapping of {sorted(_POLL_KEYS)}")
+        t = now_ns - int(float(p.get("ago_ms", 0.0)) * 1e6)
+        since = p.get("since_ms")
+        polls.append(ChildPoll(status=str(p["status"]), attempt=i + 1, start_ns=t, end_ns=t + 5_000_000,
+                               error_code=str(p.get("error_code", "")), api=str(spec.get("api", "")),
+                               status_since_ms=float(since) if since is not None else None))
+    attrs = None
+    if not is_open:
+        attrs = {"streamtriage.span": "call", "streamtriage.contract": "1",
+                 **{_ATTR_OF[k]: stored(v) for k, v in spec.items()}}
+    elif events:
+        events[0].api, events[0].model = str(spec.get("api", "")), str(spec.get("model", ""))
+    src = RecordSource(trace_id="f" * 32, span_id="e" * 16, service="fixture", start_ns=start_ns,
+                       duration_ns=int(duration_ms * 1e6), call_attrs=attrs, events=events, polls=polls)
+    rec = build_record(src, now_ns)
+    rec.update(cross)
+    return rec
+
+
 def load_export(path: Path, now_ns: int | None = None) -> list[Record]:
     """Records of a saved ``/api/streams/<id>`` export (JSON)."""
     try:
@@ -109,10 +188,13 @@ def load_cases(path: Path) -> list[Case]:
             raise KbError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(CASE_KEYS))}")
         if not isinstance(item.get("id"), str) or item.get("expect") not in EXPECTS:
             raise KbError(f"{where}: needs `id` (an entry id) and `expect` ({' or '.join(EXPECTS)})")
-        if ("record" in item) == ("stream" in item):
-            raise KbError(f"{where}: give exactly one of `record` (fields) or `stream` (a /api/streams export)")
+        if sum(k in item for k in ("record", "call", "stream")) != 1:
+            raise KbError(f"{where}: give exactly one of `record` (fields), `call` (call-span facts) or `stream` "
+                          "(a /api/streams export)")
         if "record" in item:
             recs = [record_from_fields(item["record"], where)]
+        elif "call" in item:
+            recs = [record_from_call(item["call"], where, int(item.get("now_ns") or NOW_NS))]
         else:
             recs = load_export(path.parent / str(item["stream"]), item.get("now_ns"))
             if len(recs) != 1:
@@ -145,3 +227,18 @@ def run_case(engine: Engine, case: Case) -> CaseResult:
 
 def run_files(engine: Engine, files: list[Path]) -> list[CaseResult]:
     return [run_case(engine, case) for f in files for case in load_cases(f)]
+
+
+def shipped_problems(kb: KnowledgeBase, directory: Path = KB_DIR / "fixtures", engine: Engine | None = None) -> list[str]:
+    """What is wrong with the fixtures of ``kb``: an entry with a rule lacking a ``match`` or a ``no_match``
+    case, and every case the engine gets wrong (the unit tests fail on any)."""
+    engine = engine or Engine(kb)
+    results = run_files(engine, fixture_files([directory]) if directory.is_dir() else [])
+    problems = [f"{r.case.where} {r.case.kb_id} expect {r.case.expect} '{r.case.name}': "
+                + ("; ".join(r.problems) or f"label {r.label or 'none'}") for r in results if not r.ok]
+    seen = {(r.case.kb_id, r.case.expect) for r in results}
+    for e in kb.rules:
+        missing = [x for x in EXPECTS if (e.id, x) not in seen]
+        if missing:
+            problems.append(f"{e.id}: no {' and no '.join(missing)} fixture ({directory.name}/{e.id.split('/', 1)[1]}.yaml)")
+    return problems

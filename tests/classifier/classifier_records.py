@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamtriage.classifier.kb_fixtures import stored
+from streamtriage.classifier.fixtures import stored
 from streamtriage.classifier.record import ChildEvent, ChildPoll, RecordSource, build_record
 
 NOW = 1_800_000_000_000_000_000  # a fixed "now" (ns) so idle times are exact
