@@ -1,0 +1,107 @@
+'use strict';
+/**
+ * What one stream event means for the span contract (§2, §4.3): its type, whether it is a
+ * content delta, its delta bytes, and whether it is the protocol's terminal marker.
+ * Events are the SDK's parsed values: chat chunks, Responses events (`{type, ...}`) and
+ * Assistants events (`{event, data}`).
+ */
+
+const RUN_TERMINALS = new Set(['thread.run.completed', 'thread.run.failed', 'thread.run.cancelled',
+  'thread.run.expired', 'thread.run.incomplete', 'thread.run.requires_action']);
+const RESPONSE_TERMINALS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+const RUN_DELTAS = new Set(['thread.message.delta', 'thread.run.step.delta']);
+
+/** @param {unknown} s */
+const utf8 = (s) => (typeof s === 'string' ? Buffer.byteLength(s) : 0);
+
+/**
+ * @typedef {object} EventFacts
+ * @property {string} type
+ * @property {boolean} delta
+ * @property {number} bytes
+ * @property {boolean} terminal
+ * @property {string} [status]
+ * @property {string} [finishReason]
+ * @property {string} [errorCode]
+ */
+
+/**
+ * @param {string} api
+ * @param {any} ev
+ * @param {import('./calls.cjs').Call} call facts that outlive the event (finish reasons, usage, ids) go here
+ * @returns {EventFacts}
+ */
+function readEvent(api, ev, call) {
+  if (ev && typeof ev.event === 'string' && 'data' in ev) return readRunEvent(ev, call);
+  if (ev && ev.object === 'chat.completion.chunk') return readChatChunk(ev, call);
+  if (ev && typeof ev.type === 'string') return readResponseEvent(ev, call);
+  if (api === 'chat.completions' && ev && !ev.choices) {
+    return { type: 'error', delta: false, bytes: 0, terminal: false };
+  }
+  return { type: String((ev && (ev.object || ev.type)) || 'unknown'), delta: false, bytes: 0, terminal: false };
+}
+
+/** @param {any} ch @param {any} call @returns {EventFacts} */
+function readChatChunk(ch, call) {
+  let bytes = 0;
+  let finish;
+  let delta = true;
+  const choices = Array.isArray(ch.choices) ? ch.choices : [];
+  for (const c of choices) {
+    const d = c.delta || {};
+    bytes += utf8(d.content) + utf8(d.refusal);
+    if (Array.isArray(d.tool_calls)) for (const t of d.tool_calls) bytes += utf8(t.function && t.function.arguments);
+    if (c.finish_reason) {
+      delta = false;
+      finish = finish || c.finish_reason;
+      call.finishReasons[c.index || 0] = c.finish_reason;
+    } else if (call.finishReasons[c.index || 0] === undefined) {
+      call.finishReasons[c.index || 0] = '';
+    }
+  }
+  if (!choices.length) delta = false;
+  if (ch.model) call.responseModel = ch.model;
+  if (ch.id) call.responseId = ch.id;
+  if (ch.usage) call.usage = ch.usage;
+  return { type: 'chat.completion.chunk', delta, bytes, terminal: false, finishReason: finish };
+}
+
+/** @param {any} ev @param {any} call @returns {EventFacts} */
+function readResponseEvent(ev, call) {
+  const type = ev.type;
+  const delta = type.endsWith('.delta');
+  const facts = { type, delta, bytes: delta ? utf8(ev.delta) : 0, terminal: RESPONSE_TERMINALS.has(type) };
+  const r = ev.response;
+  if (r && typeof r === 'object') {
+    if (r.status) facts.status = call.status = r.status;
+    if (r.id) call.responseId = call.objectId = r.id;
+    if (r.model) call.responseModel = r.model;
+    if (r.usage) call.usage = r.usage;
+    if (r.incomplete_details && r.incomplete_details.reason) call.incompleteReason = r.incomplete_details.reason;
+    if (r.error && r.error.code) facts.errorCode = call.errorCode = String(r.error.code);
+  }
+  if (type === 'error' && ev.code) facts.errorCode = call.errorCode = String(ev.code);
+  return facts;
+}
+
+/** @param {any} ev @param {any} call @returns {EventFacts} */
+function readRunEvent(ev, call) {
+  const type = ev.event;
+  const d = ev.data || {};
+  const facts = { type, delta: RUN_DELTAS.has(type), bytes: 0, terminal: RUN_TERMINALS.has(type) };
+  if (type === 'thread.message.delta' && d.delta && Array.isArray(d.delta.content)) {
+    for (const c of d.delta.content) facts.bytes += utf8(c.text && c.text.value);
+  }
+  if (type.startsWith('thread.run.') && !type.startsWith('thread.run.step')) {
+    if (d.status) facts.status = call.status = d.status;
+    if (d.id) call.responseId = call.objectId = d.id;
+    if (d.thread_id) call.threadId = d.thread_id;
+    if (d.usage) call.usage = d.usage;
+    if (d.incomplete_details && d.incomplete_details.reason) call.incompleteReason = d.incomplete_details.reason;
+    if (d.last_error && d.last_error.code) facts.errorCode = call.errorCode = String(d.last_error.code);
+  }
+  if (type === 'error' && d.code) facts.errorCode = call.errorCode = String(d.code);
+  return facts;
+}
+
+module.exports = { readEvent, RUN_TERMINALS, RESPONSE_TERMINALS };
