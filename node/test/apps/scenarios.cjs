@@ -75,11 +75,11 @@ async function runStream(client, model) {
   }
 }
 
-/** createAndPoll has no deadline of its own; the app gives up after 0.4 s through an AbortSignal. */
+/** createAndPoll has no deadline of its own; the app gives up after 1 s through an AbortSignal. */
 async function createAndPoll(client, model) {
   try {
     const run = await client.beta.threads.runs.createAndPoll(await thread(client), { assistant_id: ASSISTANT, model },
-      { pollIntervalMs: 20, signal: AbortSignal.timeout(400) });
+      { pollIntervalMs: 20, signal: AbortSignal.timeout(1000) });
     return describe(null, 0, `run ${run.status}`);
   } catch (err) {
     return describe(err, 0);
