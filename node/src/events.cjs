@@ -66,20 +66,20 @@ function readChatChunk(ch, call) {
   return { type: 'chat.completion.chunk', delta, bytes, terminal: false, finishReason: finish };
 }
 
+/** The object an event carries (a response, a run): its facts go to the call, its status to the event. */
+function absorbInto(facts, obj, call) {
+  const code = call.errorCode;
+  call.absorbObject(obj);
+  if (obj.status) facts.status = obj.status;
+  if (call.errorCode !== code) facts.errorCode = call.errorCode;
+}
+
 /** @param {any} ev @param {any} call @returns {EventFacts} */
 function readResponseEvent(ev, call) {
   const type = ev.type;
   const delta = type.endsWith('.delta');
   const facts = { type, delta, bytes: delta ? utf8(ev.delta) : 0, terminal: RESPONSE_TERMINALS.has(type) };
-  const r = ev.response;
-  if (r && typeof r === 'object') {
-    if (r.status) facts.status = call.status = r.status;
-    if (r.id) call.responseId = call.objectId = r.id;
-    if (r.model) call.responseModel = r.model;
-    if (r.usage) call.usage = r.usage;
-    if (r.incomplete_details && r.incomplete_details.reason) call.incompleteReason = r.incomplete_details.reason;
-    if (r.error && r.error.code) facts.errorCode = call.errorCode = String(r.error.code);
-  }
+  if (ev.response && typeof ev.response === 'object') absorbInto(facts, ev.response, call);
   if (type === 'error' && ev.code) facts.errorCode = call.errorCode = String(ev.code);
   return facts;
 }
@@ -92,14 +92,7 @@ function readRunEvent(ev, call) {
   if (type === 'thread.message.delta' && d.delta && Array.isArray(d.delta.content)) {
     for (const c of d.delta.content) facts.bytes += utf8(c.text && c.text.value);
   }
-  if (type.startsWith('thread.run.') && !type.startsWith('thread.run.step')) {
-    if (d.status) facts.status = call.status = d.status;
-    if (d.id) call.responseId = call.objectId = d.id;
-    if (d.thread_id) call.threadId = d.thread_id;
-    if (d.usage) call.usage = d.usage;
-    if (d.incomplete_details && d.incomplete_details.reason) call.incompleteReason = d.incomplete_details.reason;
-    if (d.last_error && d.last_error.code) facts.errorCode = call.errorCode = String(d.last_error.code);
-  }
+  if (type.startsWith('thread.run.') && !type.startsWith('thread.run.step')) absorbInto(facts, d, call);
   if (type === 'error' && d.code) facts.errorCode = call.errorCode = String(d.code);
   return facts;
 }
