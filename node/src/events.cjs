@@ -34,10 +34,13 @@ const utf8 = (s) => (typeof s === 'string' ? Buffer.byteLength(s) : 0);
 function readEvent(api, ev, call) {
   if (ev && typeof ev.event === 'string' && 'data' in ev) return readRunEvent(ev, call);
   if (ev && ev.object === 'chat.completion.chunk') return readChatChunk(ev, call);
-  if (ev && typeof ev.type === 'string') return readResponseEvent(ev, call);
-  if (api === 'chat.completions' && ev && !ev.choices) {
-    return { type: 'error', delta: false, bytes: 0, terminal: false };
+  if ((api === 'chat.completions' && ev && !ev.choices) || (api === 'assistants.runs' && ev && !ev.event)) {
+    // An error object the SDK yields as if it were an event (a bare `event: error` payload).
+    call.errorEventSeen = true;
+    if (ev.code) call.errorCode = String(ev.code);
+    return { type: 'error', delta: false, bytes: 0, terminal: false, errorCode: call.errorCode };
   }
+  if (ev && typeof ev.type === 'string') return readResponseEvent(ev, call);
   return { type: String((ev && (ev.object || ev.type)) || 'unknown'), delta: false, bytes: 0, terminal: false };
 }
 
@@ -80,7 +83,10 @@ function readResponseEvent(ev, call) {
   const delta = type.endsWith('.delta');
   const facts = { type, delta, bytes: delta ? utf8(ev.delta) : 0, terminal: RESPONSE_TERMINALS.has(type) };
   if (ev.response && typeof ev.response === 'object') absorbInto(facts, ev.response, call);
-  if (type === 'error' && ev.code) facts.errorCode = call.errorCode = String(ev.code);
+  if (type === 'error') {
+    call.errorEventSeen = true;
+    if (ev.code) facts.errorCode = call.errorCode = String(ev.code);
+  }
   return facts;
 }
 
@@ -93,7 +99,10 @@ function readRunEvent(ev, call) {
     for (const c of d.delta.content) facts.bytes += utf8(c.text && c.text.value);
   }
   if (type.startsWith('thread.run.') && !type.startsWith('thread.run.step')) absorbInto(facts, d, call);
-  if (type === 'error' && d.code) facts.errorCode = call.errorCode = String(d.code);
+  if (type === 'error') {
+    call.errorEventSeen = true;
+    if (d.code) facts.errorCode = call.errorCode = String(d.code);
+  }
   return facts;
 }
 

@@ -237,8 +237,11 @@ function helperEvent(runner, call, event, arg) {
     if (call.helperAborted) {
       call.finish('cancelled', { cancelReason: se && se.o.cancelReason === 'break' ? 'break' : 'abort' });
     } else if (call.helperError !== undefined) {
+      // The SDK's own error about a stream that ended badly ("Final run has not been received",
+      // "Encountered an error event"): the stream's own ending says more.
       let outcome = outcomeOf(call.helperError, call);
-      if (outcome === 'error' && se && se.outcome === 'no_terminal') outcome = 'no_terminal';
+      if (outcome === 'error' && call.errorEventSeen && !call.terminalSeen) outcome = 'error_event';
+      else if (outcome === 'error' && se && se.outcome === 'no_terminal') outcome = 'no_terminal';
       call.finish(outcome, { error: call.helperError, cancelReason: outcome === 'cancelled' ? 'abort' : undefined });
     } else if (se) {
       call.finish(se.outcome, se.o);

@@ -74,6 +74,7 @@ function observeIterator(it, call, controller, end) {
           }
           call.flushDone();
           if (controller && controller.signal && controller.signal.aborted) stop('cancelled', { cancelReason: 'abort' });
+          else if (call.errorEventSeen && !call.terminalSeen) stop('error_event', {});
           else stop(call.terminalSeen ? 'completed' : 'no_terminal', {});
         });
         return r;

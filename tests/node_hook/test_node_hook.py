@@ -1,6 +1,6 @@
 """The Node.js hook end to end: ``node --test node/test/`` runs apps on openai-node 4.x, 5.x and 6.x
 (CommonJS and ESM) against the fault simulator, exporting to a real collector; this test starts both
-servers, hands the Node tests the labels the scenario catalogue expects (one source of truth with the
+servers, hands the Node tests the scenario catalogue's specs and expected labels (one source of truth with the
 Python hook's tests) and fails when any Node test fails. ``scripts/node-setup.sh`` installs the Node
 packages (``npm ci``); without them this test fails and says so."""
 from __future__ import annotations
@@ -9,7 +9,9 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from streamtriage.scenario_suite import SHORT_THRESHOLDS, SimulatorProcess
 from streamtriage.simulator import scenarios
@@ -18,17 +20,22 @@ from tests.support.collector_proc import collector_process
 
 NODE_DIR = REPO / "node"
 SDK_DIRS = [NODE_DIR / "test" / f"sdk{m}" for m in (4, 5, 6)]
-# Catalogue scenarios the Node apps reproduce (node/test/apps/scenarios.cjs names them).
-CATALOGUE = ("chat-healthy", "chat-cut-fin", "chat-finish-absent", "chat-early-break", "runs-stream-healthy",
-             "runs-stream-no-terminal", "runs-poll-stuck-queued")
 
 
-def _expected(path: Path) -> Path:
-    """The label each catalogue scenario must get: [kb id, category], or null for a healthy one."""
-    out = {}
-    for name in CATALOGUE:
-        sc = scenarios.get(name)
-        out[name] = None if sc.is_healthy() else list(sc.expected_label())
+def _spec(sc: scenarios.Scenario) -> dict[str, Any]:
+    """What the Node app needs to make the scenario's call and what must come out of it."""
+    return {"call": sc.call, "model": sc.model, "max_retries": sc.max_retries, "timeout": sc.timeout,
+            "request": dict(sc.request), "app": dict(sc.app), "outcome": sc.expected_outcome,
+            "label": None if sc.is_healthy() else list(sc.expected_label())}
+
+
+def _specs(path: Path) -> Path:
+    """Every catalogue scenario (the Node app runs those it has a driver for), plus the chat stream
+    without finish_reason through openai-node's ChatCompletionStream, which raises the SDK's own error."""
+    out = {sc.name: _spec(sc) for sc in scenarios.SCENARIOS}
+    helper = replace(scenarios.get("chat-finish-absent"), name="chat-finish-absent-helper", call="chat.stream_helper",
+                     expected_outcome="error")
+    out[helper.name] = _spec(helper)
     path.write_text(json.dumps(out))
     return path
 
@@ -42,9 +49,9 @@ def test_node_hook_labels_match_python(tmp_path: Path) -> None:
     try:
         with collector_process(tmp_path, env=SHORT_THRESHOLDS) as svc:
             env = {**os.environ, "STREAMTRIAGE_SIM_URL": sim.base_url, "STREAMTRIAGE_COLLECTOR_URL": svc.url,
-                   "STREAMTRIAGE_EXPECTED": str(_expected(tmp_path / "expected.json"))}
-            proc = subprocess.run([node, "--test", "--test-reporter=spec", "test/"], cwd=NODE_DIR, env=env,
-                                  capture_output=True, text=True, timeout=300)
+                   "STREAMTRIAGE_SPECS": str(_specs(tmp_path / "specs.json"))}
+            proc = subprocess.run([node, "--test", "--test-reporter=spec", *sorted(str(p) for p in (NODE_DIR / "test").glob("*.test.js"))], cwd=NODE_DIR, env=env,
+                                  capture_output=True, text=True, timeout=600)
     finally:
         sim.stop()
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
