@@ -48,11 +48,36 @@ const NODE_DIFFERS = {
   'runs-stream-incomplete': [{ sdks: ['4'], outcome: 'error' }],
 };
 
-/** The app's entry point: how a CommonJS or an ESM app loads openai and the hook. */
-function entry(kind, hook, service) {
+/**
+ * The app's entry point: how an app loads openai and the hook. `cjs` / `esm`: instrument() in a
+ * CommonJS or an ESM app; `instrumentation`: a CommonJS app that sets up its own tracer provider and
+ * registers StreamTriageInstrumentation; `register`: an ESM app run with `--import streamtriage/register`.
+ */
+function entry(kind, hook, service, names) {
   const inst = hook ? `instrument({ endpoint: ${JSON.stringify(COLLECTOR_URL)}, serviceName: '${service}' })` : 'null';
-  const run = `runScenarios(OpenAI, otel, { baseURL: ${JSON.stringify(SIM_URL)}, specs: JSON.parse(readFileSync(${JSON.stringify(SPECS)}, 'utf8')) })`;
+  const specs = `Object.fromEntries(Object.entries(JSON.parse(readFileSync(${JSON.stringify(SPECS)}, 'utf8')))`
+    + `.filter(([n]) => ${names ? `${JSON.stringify(names)}.includes(n)` : 'true'}))`;
+  const run = `runScenarios(OpenAI, otel, { baseURL: ${JSON.stringify(SIM_URL)}, specs: ${specs} })`;
   const print = 'for (const r of out) console.log(JSON.stringify(r)); if (h) await h.shutdown();';
+  if (kind === 'instrumentation') {
+    return `const { StreamTriageInstrumentation } = require('streamtriage');
+      const { registerInstrumentations } = require('@opentelemetry/instrumentation');
+      const { NodeTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-node');
+      const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http');
+      const { resourceFromAttributes } = require('@opentelemetry/resources');
+      const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ 'service.name': '${service}' }),
+        spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: ${JSON.stringify(`${COLLECTOR_URL}/v1/traces`)} }))] });
+      provider.register();
+      registerInstrumentations({ instrumentations: [new StreamTriageInstrumentation()] });
+      const h = provider; const OpenAI = require('openai'); const otel = require('@opentelemetry/api');
+      const { readFileSync } = require('node:fs'); const { runScenarios } = require(${JSON.stringify(SCENARIOS)});
+      (async () => { const out = await ${run}; ${print} })();`;
+  }
+  if (kind === 'register') {
+    return `import OpenAI from 'openai'; import * as otel from '@opentelemetry/api'; import { readFileSync } from 'node:fs';
+      const h = null; const { runScenarios } = (await import(${JSON.stringify(pathToFileURL(SCENARIOS).href)})).default;
+      const out = await ${run}; ${print}`;
+  }
   if (kind === 'cjs') {
     return `const { instrument } = require('streamtriage'); const h = ${inst};
       const OpenAI = require('openai'); const otel = require('@opentelemetry/api'); const { readFileSync } = require('node:fs');
@@ -67,12 +92,14 @@ function entry(kind, hook, service) {
 }
 
 /** Run one app to its end; its stdout's JSON lines are the scenario runs. */
-function runApp(sdk, kind, hook) {
-  const args = kind === 'cjs' ? ['-e'] : ['--input-type=module', '-e'];
+function runApp(sdk, kind, hook, names) {
   const service = `node-${sdk}-${kind}`;
+  const args = { cjs: ['-e'], instrumentation: ['-e'], esm: ['--input-type=module', '-e'],
+    register: ['--import', 'streamtriage/register', '--input-type=module', '-e'] }[kind];
+  const env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: COLLECTOR_URL, OTEL_SERVICE_NAME: service };
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...args, entry(kind, hook, service)], { cwd: path.join(HERE, sdk),
-      stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [...args, entry(kind, hook, service, names)], { cwd: path.join(HERE, sdk),
+      stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => { out += d; });
@@ -108,13 +135,16 @@ test('openai 4.x/5.x/6.x x CommonJS/ESM: labels and outcomes as the Python hook 
     hooked.push(...(await Promise.all(group.map(([sdk, kind]) => runApp(sdk, kind, true)))).flat());
     bare.push(...(await Promise.all(group.map(([sdk, kind]) => runApp(sdk, kind, false)))).flat());
   }
-  for (const [sdk, kind] of combos) {
+  // The other two ways in, on 6.x: an app that registers the Instrumentation itself, and --import.
+  for (const kind of ['instrumentation', 'register']) hooked.push(...await runApp('sdk6', kind, true, MUST_SHOW));
+  for (const [sdk, kind] of [...combos, ['sdk6', 'instrumentation'], ['sdk6', 'register']]) {
     const names = new Set(hooked.filter((r) => r.sdk === sdk && r.kind === kind).map((r) => r.name));
     for (const name of MUST_SHOW) assert.ok(names.has(name), `${sdk} ${kind} did not run ${name}`);
   }
 
   await t.test('differential: the app sees the same with and without the hook', () => {
-    const view = (runs) => runs.map((r) => `${r.sdk}/${r.kind}/${r.name}: ${r.app_saw}`);
+    const view = (runs) => runs.filter((r) => r.kind === 'cjs' || r.kind === 'esm')
+      .map((r) => `${r.sdk}/${r.kind}/${r.name}: ${r.app_saw}`);
     assert.deepEqual(view(hooked), view(bare));
   });
 
