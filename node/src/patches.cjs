@@ -47,7 +47,7 @@ const METHODS = [
   ['responses', 'stream', 'helper', 'responses', 'responses.stream'],
   ['responses', 'retrieve', 'retrieve', 'responses'],
   ['beta.threads.runs', 'create', 'create', RUNS],
-  ['beta.threads.runs', 'submitToolOutputs', 'create', RUNS],
+  ['beta.threads.runs', 'submitToolOutputs', 'submit', RUNS],
   ['beta.threads.runs', 'retrieve', 'retrieve', RUNS],
   ['beta.threads.runs', 'stream', 'helper', RUNS, 'threads.runs.stream'],
   ['beta.threads.runs', 'createAndStream', 'helper', RUNS, 'threads.runs.stream'],
@@ -177,7 +177,8 @@ function observeResult(p, call, attached) {
   });
 }
 
-function createMethod(apiName) {
+/** @param {string} apiName @param {boolean} [onRun] the call acts on an existing run (its id is the last string argument) */
+function createMethod(apiName, onRun) {
   return (orig) => function create(...args) {
     if (!enabled) return orig.apply(this, args);
     const outer = current.getStore();
@@ -192,7 +193,9 @@ function createMethod(apiName) {
       const mode = body.stream ? 'stream' : body.background ? 'background' : 'request';
       const c = newCall(this, { api: apiName, mode, params: body, parent: outer && outer.mode === 'poll' ? outer : undefined });
       const strings = stringsOf(args);
-      if (apiName === RUNS && strings.length) c.threadId = strings[0];
+      if (apiName === RUNS) c.threadId = strings.length > (onRun ? 1 : 0) ? strings[0] : body.thread_id;
+      // So a later look at this run (the classifier's follow-up check) finds the submit even when it fails.
+      if (onRun && strings.length) c.objectId = strings[strings.length - 1];
       return c;
     });
     if (!call) return orig.apply(this, args);
@@ -340,7 +343,7 @@ function instrumentOpenAI(mod) {
       for (const k of path.split('.')) res = res == null ? undefined : res[k];
       const proto = res && owner(res, method);
       if (!proto) continue;
-      if (kind === 'create') wrap(proto, method, createMethod(apiName));
+      if (kind === 'create' || kind === 'submit') wrap(proto, method, createMethod(apiName, kind === 'submit'));
       else if (kind === 'helper') wrap(proto, method, helperMethod(apiName, helper));
       else if (kind === 'poll') wrap(proto, method, pollMethod(apiName, helper));
       else if (kind === 'retrieve') wrap(proto, method, retrieveMethod(apiName));

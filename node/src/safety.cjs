@@ -16,15 +16,20 @@ function safe(fn) {
   try {
     return fn();
   } catch (err) {
-    if (!reported && process.env.STREAMTRIAGE_DEBUG) {
-      reported = true;
-      process.stderr.write(`streamtriage: hook error (ignored): ${err && err.stack}\n`);
-    }
+    dropped(err);
     return undefined;
+  }
+}
+
+/** A hook error caught by a hot path's own try/catch: dropped (reported once under STREAMTRIAGE_DEBUG). */
+function dropped(err) {
+  if (!reported && process.env.STREAMTRIAGE_DEBUG) {
+    reported = true;
+    process.stderr.write(`streamtriage: hook error (ignored): ${err && err.stack}\n`);
   }
 }
 
 /** Milliseconds since the epoch with sub-millisecond precision (an OpenTelemetry TimeInput). */
 const nowMs = () => performance.timeOrigin + performance.now();
 
-module.exports = { safe, nowMs };
+module.exports = { safe, dropped, nowMs };

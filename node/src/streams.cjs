@@ -4,7 +4,7 @@
  * is) and, for Chat Completions, the response body's bytes (the SDK swallows `data: [DONE]`, the
  * protocol's terminal marker, so the hook looks for it in the bytes the SDK reads).
  */
-const { safe } = require('./safety.cjs');
+const { safe, dropped } = require('./safety.cjs');
 const { outcomeOf } = require('./errors.cjs');
 
 const DONE = Buffer.from('[DONE]');
@@ -34,18 +34,19 @@ function watchBodyForDone(body, onDone) {
     }
     tail = Buffer.from(hay.subarray(Math.max(0, hay.length - DONE.length + 1)));
   };
+  const onChunk = (r) => {
+    if (!r.done && !seen) {
+      try { scan(r.value); } catch (e) { dropped(e); }
+    }
+    return r;
+  };
   Object.defineProperty(body, Symbol.asyncIterator, {
     configurable: true,
     writable: true,
     value: function streamtriageBodyIterator(...args) {
       const it = orig.apply(this, args);
       return {
-        next(...a) {
-          return it.next(...a).then((r) => {
-            if (!r.done) safe(() => scan(r.value));
-            return r;
-          });
-        },
+        next(...a) { return it.next(...a).then(onChunk); },
         return(v) { return typeof it.return === 'function' ? it.return(v) : Promise.resolve({ done: true, value: v }); },
         throw(e) { return typeof it.throw === 'function' ? it.throw(e) : Promise.reject(e); },
         [Symbol.asyncIterator]() { return this; },
@@ -64,29 +65,32 @@ function watchBodyForDone(body, onDone) {
 function observeIterator(it, call, controller, end) {
   let over = false;
   const stop = (outcome, o) => { if (!over) { over = true; end(outcome, o); } };
+  // One pair of handlers per stream, not per event: the per-chunk cost is one `then`.
+  const onStep = (r) => {
+    try {
+      if (!r.done) {
+        call.onEvent(r.value);
+      } else {
+        call.flushDone();
+        if (controller && controller.signal && controller.signal.aborted) stop('cancelled', { cancelReason: 'abort' });
+        else if (call.errorEventSeen && !call.terminalSeen) stop('error_event', {});
+        else stop(call.terminalSeen ? 'completed' : 'no_terminal', {});
+      }
+    } catch (e) {
+      dropped(e);
+    }
+    return r;
+  };
+  const onError = (err) => {
+    safe(() => {
+      call.flushDone();
+      const outcome = outcomeOf(err, call);
+      stop(outcome, { error: err, cancelReason: outcome === 'cancelled' ? 'abort' : undefined });
+    });
+    throw err;
+  };
   return {
-    next(...a) {
-      return it.next(...a).then((r) => {
-        safe(() => {
-          if (!r.done) {
-            call.onEvent(r.value);
-            return;
-          }
-          call.flushDone();
-          if (controller && controller.signal && controller.signal.aborted) stop('cancelled', { cancelReason: 'abort' });
-          else if (call.errorEventSeen && !call.terminalSeen) stop('error_event', {});
-          else stop(call.terminalSeen ? 'completed' : 'no_terminal', {});
-        });
-        return r;
-      }, (err) => {
-        safe(() => {
-          call.flushDone();
-          const outcome = outcomeOf(err, call);
-          stop(outcome, { error: err, cancelReason: outcome === 'cancelled' ? 'abort' : undefined });
-        });
-        throw err;
-      });
-    },
+    next(...a) { return it.next(...a).then(onStep, onError); },
     return(v) {
       safe(() => stop('cancelled', { cancelReason: 'break' }));
       return typeof it.return === 'function' ? it.return(v) : Promise.resolve({ done: true, value: v });

@@ -66,6 +66,7 @@ const DRIVERS = {
     }
     o.end = `finish_reason ${finish}`;
   },
+  async 'chat.create_stream_break'(c, s, o) { await DRIVERS['chat.create_stream'](c, s, o); },
   async 'chat.stream_helper'(c, s, o) {
     const stream = chatHelper(c).stream({ model: s.model, messages: MESSAGES, ...s.request });
     for await (const chunk of stream) o.events += chunk ? 1 : 0;
@@ -99,6 +100,23 @@ const DRIVERS = {
     for await (const ev of stream) o.events += ev ? 1 : 0;
     o.end = `run ${(await stream.finalRun()).status}`;
   },
+  async 'runs.submit_tool_outputs_stream'(c, s, o) {
+    const { tid, run } = await runToRequiresAction(c, s, o);
+    o.events = 0;
+    const body = { tool_outputs: toolOutputs(run) };
+    const stream = /^4\./.test(o.sdk) ? c.beta.threads.runs.submitToolOutputsStream(tid, run.id, body)
+      : c.beta.threads.runs.submitToolOutputsStream(run.id, { thread_id: tid, ...body });
+    for await (const ev of stream) o.events += ev ? 1 : 0;
+    o.end = `run ${(await stream.finalRun()).status}`;
+  },
+  async 'runs.submit_tool_outputs_late'(c, s, o) {
+    const { tid, run } = await runToRequiresAction(c, s, o);
+    await sleep(1000 * (s.app.tool_seconds || 0.05)); // the slow tool
+    const body = { tool_outputs: toolOutputs(run) };
+    const after = /^4\./.test(o.sdk) ? await c.beta.threads.runs.submitToolOutputs(tid, run.id, body)
+      : await c.beta.threads.runs.submitToolOutputs(run.id, { thread_id: tid, ...body });
+    o.end = `run ${after.status}`;
+  },
   async 'runs.create_and_poll'(c, s, o) {
     const run = await c.beta.threads.runs.createAndPoll(await thread(c), { assistant_id: ASSISTANT, model: s.model, ...s.request },
       { pollIntervalMs: s.app.poll_interval_ms || 50, ...(s.app.deadline ? { signal: deadline(s) } : {}) });
@@ -120,6 +138,17 @@ const DRIVERS = {
   async 'vector_stores.files.create_and_poll'(c, s, o, OpenAI) { await vectorStore(c, s, o, OpenAI, 'files'); },
   async 'vector_stores.file_batches.create_and_poll'(c, s, o, OpenAI) { await vectorStore(c, s, o, OpenAI, 'fileBatches'); },
 };
+
+/** A run streamed until it stops at requires_action (the app's tool must answer). */
+async function runToRequiresAction(c, s, o) {
+  const tid = await thread(c);
+  const stream = c.beta.threads.runs.stream(tid, { assistant_id: ASSISTANT, model: s.model, ...s.request });
+  for await (const ev of stream) o.events += ev ? 1 : 0;
+  return { tid, run: await stream.finalRun() };
+}
+
+const toolOutputs = (run) => ((run.required_action && run.required_action.submit_tool_outputs.tool_calls) || [])
+  .map((t) => ({ tool_call_id: t.id, output: '{"temp_c": 21}' }));
 
 async function vectorStore(c, s, o, OpenAI, kind) {
   const vs = c.vectorStores || c.beta.vectorStores;
