@@ -10,6 +10,8 @@ if command -v npm >/dev/null 2>&1; then
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null \
     || echo "test.sh: npm ci in tests/node failed; the Node client tests will fail" >&2
 fi
+# The Node hook (node/) and its per-major test folders (openai 4.x, 5.x, 6.x), from committed lockfiles.
+bash scripts/node-setup.sh || echo "test.sh: node-setup failed; tests/node_hook will fail" >&2
 echo "test.sh: ruff check ."
 python3 -m ruff check .
 echo "test.sh: mypy (scripts/typecheck.sh)"
