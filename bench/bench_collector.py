@@ -140,6 +140,17 @@ def _peak_rss_mb(pid: int) -> float:
     return total
 
 
+def _cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user+system, all threads) of the collector's main process and of its decoder workers:
+    where the ingest work goes."""
+    import psutil
+
+    main = psutil.Process(pid)
+    workers = main.children(recursive=True)
+    t = main.cpu_times()
+    return {"main": t.user + t.system, "decoders": sum(w.cpu_times().user + w.cpu_times().system for w in workers)}
+
+
 def run_collector(data_dir: str, requests: list[bytes], exporters: int, mode: str, total: int,
                   workers: int) -> dict:
     port = _free_port()
@@ -203,6 +214,7 @@ def run_collector(data_dir: str, requests: list[bytes], exporters: int, mode: st
             time.sleep(0.05)
         queryable = time.perf_counter() - started
         rss = _peak_rss_mb(proc.pid)
+        cpu = _cpu_seconds(proc.pid)
         write_s = float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith("streamtriage_store_write_seconds_sum")))
         writes = int(float(next(ln.split()[1] for ln in text.splitlines()
                                 if ln.startswith("streamtriage_store_write_seconds_count"))))
@@ -222,7 +234,7 @@ def run_collector(data_dir: str, requests: list[bytes], exporters: int, mode: st
     return {"mode": mode, "workers": workers, "spans": total, "stored_in_store": int(out.stdout.strip()), "seconds_acked": acked,
             "seconds_queryable": queryable, "spans_per_s": total / queryable,
             "p50_ms": statistics.median(latencies) * 1000, "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-            "peak_rss_mb": rss, "statuses": statuses, "store_write_seconds": write_s, "store_writes": writes}
+            "peak_rss_mb": rss, "cpu_s": cpu, "statuses": statuses, "store_write_seconds": write_s, "store_writes": writes}
 
 
 def main() -> None:
@@ -262,17 +274,17 @@ def main() -> None:
     bare_rate = statistics.mean(b["rows"] / b["seconds"] for b in bare_runs)
     print(f"\n{total} spans in {len(requests)} requests of <= {args.batch}, {args.exporters} exporters, "
           f"{os.cpu_count()} CPUs\n")
-    print("| path | spans/s | % of bare | p50 ms | p99 ms | peak RSS MB | store inserts (s) | stored/sent |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| path | spans/s | % of bare | p50 ms | p99 ms | peak RSS MB | store inserts (s) | CPU s main / decoders | stored/sent |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     runs = " / ".join(f"{b['rows'] / b['seconds']:,.0f}" for b in bare_runs)
     print(f"| bare clickhouse-connect insert ({args.insert_batch}-row batches; mean of {runs}) | {bare_rate:,.0f} | "
-          f"100% | - | - | - | {len(bare_runs)} x {bare['seconds']:.2f} | {bare['stored']}/{bare['rows']} |")
+          f"100% | - | - | - | {len(bare_runs)} x {bare['seconds']:.2f} | - | {bare['stored']}/{bare['rows']} |")
     for r in results:
         workers = "auto" if r["workers"] < 0 else r["workers"]
         print(f"| collector, durability={r['mode']}, decode_workers={workers} (OTLP/HTTP -> stored+queryable) | {r['spans_per_s']:,.0f} | "
               f"{100 * r['spans_per_s'] / bare_rate:.0f}% | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
               f"{r['peak_rss_mb']:.0f} | {r['store_writes']} in {r['store_write_seconds']:.2f} | "
-              f"{r['stored_in_store']}/{total} |")
+              f"{r['cpu_s']['main']:.1f} / {r['cpu_s']['decoders']:.1f} | {r['stored_in_store']}/{total} |")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "collector.json").write_text(json.dumps({"bare": bare_runs, "bare_spans_per_s": bare_rate,

@@ -60,7 +60,7 @@ class Settings:
     # Writer.
     durability: str = "insert"  # "insert": insert within deadline, spool on failure; "wal": spool first always
     batch_max_spans: int = 20_000
-    batch_max_age_s: float = 0.05
+    batch_max_age_s: float = 0.0  # >0: hold a batch this long to fill; 0: commit at once (arrivals during a running commit are grouped anyway)
     insert_deadline_s: float = 2.0
     segment_max_bytes: int = 8 * 1024 * 1024
     busy_hold_s: float = 0.5  # insert mode: keep spooling this long after a replay (load is sustained)
