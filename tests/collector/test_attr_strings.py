@@ -48,3 +48,14 @@ def test_attribute_map_last_duplicate_wins_and_all_values_are_strings() -> None:
     kvs = [KeyValue(key="k", value=AnyValue(int_value=1)), KeyValue(key="k", value=AnyValue(string_value="2")),
            KeyValue(key="b", value=AnyValue(bool_value=True))]
     assert attributes_map(kvs) == {"k": "2", "b": "true"}
+
+
+def test_attribute_map_fast_path_agrees_with_as_string_on_empty_and_zero_values() -> None:
+    # attributes_map skips WhichOneof for non-empty strings and non-zero ints: the values where that
+    # shortcut cannot decide (empty, zero, false, unset) must still come out as pcommon's AsString.
+    values = [AnyValue(string_value=""), AnyValue(int_value=0), AnyValue(int_value=-3), AnyValue(bool_value=False),
+              AnyValue(double_value=0.0), AnyValue(double_value=-0.0), AnyValue(), AnyValue(bytes_value=b""),
+              AnyValue(string_value="0"), AnyValue(int_value=7)]
+    kvs = [KeyValue(key=f"k{i}", value=v) for i, v in enumerate(values)]
+    assert attributes_map(kvs) == {f"k{i}": as_string(v) for i, v in enumerate(values)}
+    assert attributes_map(kvs)["k1"] == "0" and attributes_map(kvs)["k3"] == "false" and attributes_map(kvs)["k6"] == ""
