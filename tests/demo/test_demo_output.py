@@ -1,6 +1,7 @@
 """``streamtriage demo``'s default output fits the terminal (80 and 120 columns): what was found first,
 then one row per scenario whose label says what it means (issue 15). A small subset of scenarios:
-one labelled by an entry, one unclassified failure, a category-only label and a healthy run."""
+a hang, two request-level failures and a healthy run, run for real; the wording of the labels no
+shipped scenario produces any more (unclassified, category only) is checked on built verdicts."""
 from __future__ import annotations
 
 import json
@@ -36,8 +37,8 @@ def test_default_output_fits_and_summarises_first(tmp_path: Path, columns: int) 
             if line.strip() and line.split()[0] in SUBSET}
     assert set(rows) >= set(SUBSET[1:])                          # the first one wraps at 80 columns
     assert "llm/assistants-poll-loop-no-deadline" in text      # a knowledge-base id is never cut
-    assert "unclassified (a failure, no entry)" in rows["chat-drop"]
-    assert "rate_limit (no specific entry)" in rows["chat-429"]
+    assert "llm/server-disconnected-before-response" in rows["chat-drop"]
+    assert "llm/rate-limit-exceeded" in rows["chat-429"]
     assert "healthy: no incident" in rows["chat-healthy"]
     assert not [line for line in lines if line.rstrip().endswith(" ok")]   # no bare, ambiguous "ok"
     assert "what the app saw" not in text                      # the wide columns are behind --wide
@@ -66,3 +67,14 @@ def test_wide_table_has_the_rest() -> None:
     assert "what the app saw" in out and "root cause" in out and "APIConnectionError" in out
     assert "unclassified (a failure, no entry)" in out
     assert out.count("yes") == 1
+
+
+def test_labels_without_an_entry_say_so_in_words() -> None:
+    from streamtriage.demo_report import label_text
+    from streamtriage.scenario_suite import ScenarioRun, Verdict
+
+    run = ScenarioRun("x", "sync", "0" * 32, "", "3")
+    unclassified = Verdict(run, (None, None), [{"KbId": "", "Category": "", "Confidence": 0.4}])
+    category_only = Verdict(run, (None, "rate_limit"), [{"KbId": "", "Category": "rate_limit", "Confidence": 0.4}])
+    assert label_text(unclassified) == "unclassified (a failure, no entry)"
+    assert label_text(category_only) == "rate_limit (no specific entry)"
