@@ -75,8 +75,9 @@ def _server(client: Any) -> dict[str, Any]:
     return out
 
 
-def call_attributes(info: RequestInfo, path: str, client: Any, helper: str | None) -> dict[str, Any]:
-    cfg = _CFG
+def call_attributes(info: RequestInfo, path: str, client: Any, helper: str | None,
+                    cfg: Config | None = None) -> dict[str, Any]:
+    cfg = cfg or _CFG
     assert cfg is not None
     a: dict[str, Any] = dict(cfg.static_attributes or {})
     a["streamtriage.span"] = "call"
@@ -160,11 +161,13 @@ def _request_done(rec: Any, result: Any) -> None:
         rec.request_done(result)
 
 
-def wrap_request_sync(orig: Callable) -> Callable:
+def wrap_request_sync(orig: Callable, begin: Callable[[Any, tuple, dict], Any] = _begin) -> Callable:
+    """``begin`` starts the call's record (another SDK's hook passes its own)."""
+
     @functools.wraps(orig)
     def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            rec = _begin(self, args, kwargs)
+            rec = begin(self, args, kwargs)
         except Exception as exc:
             hook_failed("begin_request", exc)
             rec = None
@@ -184,11 +187,11 @@ def wrap_request_sync(orig: Callable) -> Callable:
     return request
 
 
-def wrap_request_async(orig: Callable) -> Callable:
+def wrap_request_async(orig: Callable, begin: Callable[[Any, tuple, dict], Any] = _begin) -> Callable:
     @functools.wraps(orig)
     async def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            rec = _begin(self, args, kwargs)
+            rec = begin(self, args, kwargs)
         except Exception as exc:
             hook_failed("begin_request", exc)
             rec = None

@@ -1,0 +1,311 @@
+"""The hook points on the anthropic SDK (0.x on httpx, 1.x/2.x on httpx2), sync and async.
+
+The SDK is generated from the same template as openai's, so the same wrappers apply
+(``instrumentation/patches.py``): ``request`` gives one call span per ``messages.create`` /
+``messages.stream`` (retries included), ``_process_response`` / ``_sleep_for_retry`` the status and
+retries, ``close`` / ``__exit__`` the early stops, and the ``MessageStreamManager`` / ``MessageStream``
+wrappers the helper (``get_final_message``, ``text_stream``, ``until_done`` all read the same raw stream).
+Anthropic-specific:
+
+* the call is attached to its ``Stream`` in ``__init__``: 2.x iterates a *copy* of the stream
+  (``copy(self).__stream__()``), which carries the attachment along;
+* ``_iter_events`` sees the ``ping`` and ``error`` SSEs the SDK drops or raises on;
+* ``MessageStream.__stream__`` records an exception the helper itself raises (unparseable tool JSON);
+* ``messages.create`` records a call the SDK refuses before any request ("Streaming is required for
+  operations that may take longer than 10 minutes").
+
+Nothing is imported from ``anthropic`` until the app imports it: ``install`` registers an import hook.
+"""
+from __future__ import annotations
+
+import contextvars
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from . import patches
+from ._safety import guarded, hook_failed
+from .anthropic_calls import (
+    AnthropicCall,
+    classify,
+    observe_message,
+    observe_message_result,
+    request_info,
+    sdk_attributes,
+)
+from .calls import CallState, Config
+from .observers import RESULT_OBSERVERS
+from .routes import read_timeout
+
+HELPER = "messages.stream"
+_CFG: Config | None = None
+_PATCHED: list[tuple[Any, str, Any]] = []
+_APPLIED = False
+_HOOK_REGISTERED = False
+# Calls begun inside one ``messages.create``: empty when the SDK raised before sending anything.
+_CREATE: contextvars.ContextVar[list | None] = contextvars.ContextVar("streamtriage_anthropic_create", default=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# call start
+# ---------------------------------------------------------------------------------------------
+def _start(cfg: Config, info: Any, path: str, client: Any, options: Any) -> AnthropicCall:
+    helper = patches._HELPER.get()
+    helper_name = helper[0] if helper is not None and helper[0] == HELPER else None
+    attrs = patches.call_attributes(info, path, client, helper_name, cfg)
+    st = AnthropicCall(cfg, info, attrs, None, helper_name)
+    timeout = read_timeout(options, client)
+    if timeout is not None:
+        st.span.set_attribute("streamtriage.request.timeout_s", timeout)
+    if helper_name is not None and helper is not None:
+        helper[1].append(st)
+    return st
+
+
+def _begin(client: Any, args: tuple, kwargs: dict) -> AnthropicCall | None:
+    cfg = _CFG
+    if cfg is None:
+        return None
+    options = args[1] if len(args) > 1 else kwargs.get("options")
+    info = classify(options)
+    if info is None:
+        return None
+    st = _start(cfg, info, str(getattr(options, "url", "")), client, options)
+    begun = _CREATE.get()
+    if begun is not None:
+        begun.append(st)
+    return st
+
+
+def _refused(client: Any, kwargs: dict, exc: BaseException) -> None:
+    """``messages.create`` raised before any request (argument checks, the 10-minute rule)."""
+    cfg = _CFG
+    if cfg is None:
+        return
+    st = _start(cfg, request_info(kwargs), "/v1/messages", getattr(client, "_client", None), None)
+    st.stream_ended = True
+    st.set_exception(exc, in_stream=False)
+    st.finish()
+
+
+def wrap_create(orig: Callable, is_async: bool) -> Callable:
+    if is_async:
+
+        @functools.wraps(orig)
+        async def acreate(self: Any, *args: Any, **kwargs: Any) -> Any:
+            begun: list = []
+            token = _CREATE.set(begun)
+            try:
+                return await orig(self, *args, **kwargs)
+            except Exception as exc:
+                if not begun:
+                    guarded("anthropic_refused", _refused, self, kwargs, exc)
+                raise
+            finally:
+                _CREATE.reset(token)
+
+        return acreate
+
+    @functools.wraps(orig)
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        begun: list = []
+        token = _CREATE.set(begun)
+        try:
+            return orig(self, *args, **kwargs)
+        except Exception as exc:
+            if not begun:
+                guarded("anthropic_refused", _refused, self, kwargs, exc)
+            raise
+        finally:
+            _CREATE.reset(token)
+
+    return create
+
+
+# ---------------------------------------------------------------------------------------------
+# raw streams
+# ---------------------------------------------------------------------------------------------
+def _claim(stream: Any) -> None:
+    rec = patches._CURRENT.get()
+    if type(rec) is AnthropicCall and not rec.attached and rec.info.mode == "stream":
+        patches._attach(rec, stream)
+
+
+def wrap_stream_init(orig: Callable) -> Callable:
+    @functools.wraps(orig)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        guarded("attach_stream", _claim, self)  # before the SDK's __init__: 0.x builds its iterator there
+        orig(self, *args, **kwargs)
+
+    return __init__
+
+
+def wrap_stream(orig: Callable, is_async: bool) -> Callable:
+    def __stream__(self: Any) -> Any:
+        inner = orig(self)
+        st = self.__dict__.get(patches.ATTR)
+        if st is None or st.ended:
+            return inner
+        if is_async:
+            return patches._observe_async(st, inner, observe_message)
+        return patches._observe_sync(st, inner, observe_message)
+
+    __stream__.__wrapped__ = orig  # type: ignore[attr-defined]
+    return __stream__
+
+
+def _sse(st: AnthropicCall, sse: Any) -> None:
+    name = sse.event
+    if name == "ping":
+        st.ping()
+    elif name == "error":
+        st.in_band_error(sse.data)
+
+
+def _watch_sync(st: AnthropicCall, inner: Any) -> Any:
+    try:
+        for sse in inner:
+            name = sse.event
+            if name == "ping" or name == "error":
+                guarded("anthropic_sse", _sse, st, sse)
+            yield sse
+    finally:
+        close = getattr(inner, "close", None)
+        if close is not None:
+            close()
+
+
+async def _watch_async(st: AnthropicCall, inner: Any) -> Any:
+    try:
+        async for sse in inner:
+            name = sse.event
+            if name == "ping" or name == "error":
+                guarded("anthropic_sse", _sse, st, sse)
+            yield sse
+    finally:
+        aclose = getattr(inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
+    def _iter_events(self: Any) -> Any:
+        inner = orig(self)
+        st = self.__dict__.get(patches.ATTR)
+        if type(st) is not AnthropicCall or st.ended:
+            return inner
+        return _watch_async(st, inner) if is_async else _watch_sync(st, inner)
+
+    _iter_events.__wrapped__ = orig  # type: ignore[attr-defined]
+    return _iter_events
+
+
+# ---------------------------------------------------------------------------------------------
+# the messages.stream() helper
+# ---------------------------------------------------------------------------------------------
+def _helper_failed(helper_stream: Any, exc: BaseException) -> None:
+    """The helper raised while the raw stream was fine (its parser rejected the tool input JSON)."""
+    st = helper_stream.__dict__.get(patches.ATTR)
+    if isinstance(st, CallState) and not st.ended and st.outcome is None:
+        st.helper_error = exc
+        st.set_exception(exc, in_stream=False)
+        st.stream_ended = True
+
+
+def wrap_helper_stream(orig: Callable, is_async: bool) -> Callable:
+    if is_async:
+
+        async def astream(self: Any) -> Any:
+            inner = orig(self)
+            try:
+                async for item in inner:
+                    yield item
+            except Exception as exc:
+                guarded("anthropic_helper", _helper_failed, self, exc)
+                raise
+            finally:
+                await inner.aclose()
+
+        astream.__wrapped__ = orig  # type: ignore[attr-defined]
+        return astream
+
+    def stream(self: Any) -> Any:
+        try:
+            yield from orig(self)
+        except Exception as exc:
+            guarded("anthropic_helper", _helper_failed, self, exc)
+            raise
+
+    stream.__wrapped__ = orig  # type: ignore[attr-defined]
+    return stream
+
+
+# ---------------------------------------------------------------------------------------------
+# install / uninstall
+# ---------------------------------------------------------------------------------------------
+def _patch(owner: Any, name: str, make: Callable[[Callable], Callable]) -> None:
+    orig = owner.__dict__.get(name)
+    if orig is not None:
+        setattr(owner, name, make(orig))
+        _PATCHED.append((owner, name, orig))
+
+
+def _apply(module: Any = None) -> None:
+    """Patch the SDK (from the import hook, or at once when the app already imported it)."""
+    global _APPLIED
+    if _CFG is None or _APPLIED:
+        return
+    _APPLIED = True
+    _CFG.static_attributes = sdk_attributes()
+    from anthropic import _base_client, _streaming
+    from anthropic.lib.streaming import _messages
+    from anthropic.resources.messages import messages
+
+    for cls, is_async in ((_base_client.SyncAPIClient, False), (_base_client.AsyncAPIClient, True)):
+        _patch(cls, "request", lambda o, a=is_async: (patches.wrap_request_async if a else patches.wrap_request_sync)(o, _begin))
+        _patch(cls, "_process_response", lambda o, a=is_async: patches.wrap_observer(o, patches._saw_response, a))
+        _patch(cls, "_sleep_for_retry", lambda o, a=is_async: patches.wrap_observer(o, patches._saw_retry, a))
+    for cls, is_async in ((_streaming.Stream, False), (_streaming.AsyncStream, True)):
+        _patch(cls, "__init__", wrap_stream_init)
+        _patch(cls, "__stream__", lambda o, a=is_async: wrap_stream(o, a))
+        _patch(cls, "_iter_events", lambda o, a=is_async: wrap_iter_events(o, a))
+        _patch(cls, "close", lambda o, a=is_async: patches.wrap_close(o, a))
+        _patch(cls, "__aexit__" if is_async else "__exit__", lambda o, a=is_async: patches.wrap_exit(o, a))
+    for mgr, stream, is_async in ((_messages.MessageStreamManager, _messages.MessageStream, False),
+                                  (_messages.AsyncMessageStreamManager, _messages.AsyncMessageStream, True)):
+        enter, exit_ = ("__aenter__", "__aexit__") if is_async else ("__enter__", "__exit__")
+        _patch(mgr, enter, lambda o, a=is_async: patches.wrap_manager_enter(o, HELPER, a))
+        _patch(mgr, exit_, lambda o, a=is_async: patches.wrap_manager_exit(o, a))
+        _patch(stream, "get_final_message", lambda o, a=is_async: patches.wrap_helper_final(o, a))
+        _patch(stream, "close", lambda o, a=is_async: patches.wrap_close(o, a))
+        _patch(stream, "__stream__", lambda o, a=is_async: wrap_helper_stream(o, a))
+    for cls, is_async in ((messages.Messages, False), (messages.AsyncMessages, True)):
+        _patch(cls, "create", lambda o, a=is_async: wrap_create(o, a))
+
+
+def install(cfg: Config) -> None:
+    """Hook the anthropic SDK now if the app imported it, else as soon as it does."""
+    global _CFG, _HOOK_REGISTERED
+    _CFG = cfg
+    RESULT_OBSERVERS["messages"] = observe_message_result
+    if "anthropic" in sys.modules:
+        guarded("patch anthropic", _apply)
+    elif not _HOOK_REGISTERED:
+        import wrapt
+
+        _HOOK_REGISTERED = True
+        wrapt.register_post_import_hook(lambda m: guarded("patch anthropic", _apply, m), "anthropic")
+
+
+def uninstall() -> None:
+    global _CFG, _APPLIED
+    _CFG = None
+    _APPLIED = False
+    RESULT_OBSERVERS.pop("messages", None)
+    while _PATCHED:
+        owner, name, orig = _PATCHED.pop()
+        try:
+            setattr(owner, name, orig)
+        except Exception as exc:  # pragma: no cover
+            hook_failed("unpatch anthropic", exc)
