@@ -1,4 +1,4 @@
-"""Drive the real openai SDK through one scenario, as an app would, and record what the app saw.
+"""Drive the real openai (or anthropic) SDK through one scenario, as an app would, and record what the app saw.
 
 ``run_scenario(scenario, base_url, mode="sync"|"async")`` builds a real ``openai.OpenAI`` /
 ``AsyncOpenAI`` client against the simulator, makes the scenario's SDK call (iterating the
@@ -765,6 +765,16 @@ assert _SYNC.keys() == _ASYNC.keys(), "every call needs a sync and an async driv
 DRIVERS: dict[str, Driver] = {call: Driver(_SYNC[call], _ASYNC[call]) for call in _SYNC}
 
 
+def _anthropic_rows() -> None:
+    """The Anthropic Messages rows (``anthropic_drivers`` imports this module's Driver and helpers)."""
+    from . import anthropic_drivers
+
+    DRIVERS.update(anthropic_drivers.DRIVERS)
+
+
+_anthropic_rows()
+
+
 def driver(call: str) -> Driver:
     """The table row of ``call`` (ValueError for an unknown call)."""
     try:
@@ -780,6 +790,7 @@ _PRIMARY = (
     ("vector_stores.files.", "POST", re.compile(r"/v1/vector_stores/[^/]+/files")),
     ("vector_stores.file_batches.", "POST", re.compile(r"/v1/vector_stores/[^/]+/file_batches")),
     ("vector_stores.manual_poll", "POST", re.compile(r"/v1/vector_stores")),
+    ("anthropic.", "POST", re.compile(r"/v1/messages")),
 )
 
 
@@ -798,10 +809,23 @@ def make_client(scenario: Scenario, base_url: str, mode: str = "sync", run_id: s
     """A real client configured as the scenario says (timeout, retries), tagged with the run id."""
     headers = {RUN_HEADER: run_id or uuid.uuid4().hex[:12]}
     headers.update(client_kw.pop("default_headers", None) or {})
+    if driver(scenario.call).sdk == "anthropic":
+        from .anthropic_drivers import make_client as anthropic_client
+
+        return anthropic_client(scenario, base_url, mode, headers, **client_kw)
     kw: dict[str, Any] = {"api_key": "sk-sim", "base_url": base_url, "timeout": scenario.timeout,
                           "max_retries": scenario.max_retries, "default_headers": headers}
     kw.update(client_kw)
     return (openai.OpenAI if mode == "sync" else openai.AsyncOpenAI)(**kw)
+
+
+def sdk_version(scenario: Scenario) -> str:
+    """Version of the SDK the scenario's call drives."""
+    if driver(scenario.call).sdk == "anthropic":
+        from .anthropic_drivers import VERSION
+
+        return VERSION
+    return str(openai.__version__)
 
 
 def run_scenario(scenario: Scenario, base_url: str, mode: str = "sync", **client_kw: Any) -> Observation:
@@ -809,7 +833,7 @@ def run_scenario(scenario: Scenario, base_url: str, mode: str = "sync", **client
     if mode not in ("sync", "async"):
         raise ValueError(f"mode must be 'sync' or 'async', not {mode!r}")
     run_id = uuid.uuid4().hex[:12]
-    obs = Observation(scenario.name, scenario.call, mode, openai.__version__, run_id)
+    obs = Observation(scenario.name, scenario.call, mode, sdk_version(scenario), run_id)
     rec = _Rec(obs)
     start = time.perf_counter()
     client = make_client(scenario, base_url, mode, run_id, **client_kw)
@@ -848,7 +872,7 @@ async def _async_main(scenario: Scenario, client: Any, rec: _Rec) -> None:
 async def arun_scenario(scenario: Scenario, base_url: str, **client_kw: Any) -> Observation:
     """Async-mode ``run_scenario`` for callers already inside an event loop."""
     run_id = uuid.uuid4().hex[:12]
-    obs = Observation(scenario.name, scenario.call, "async", openai.__version__, run_id)
+    obs = Observation(scenario.name, scenario.call, "async", sdk_version(scenario), run_id)
     start = time.perf_counter()
     client = make_client(scenario, base_url, "async", run_id, **client_kw)
     try:

@@ -31,7 +31,7 @@ from .faults import fault_model
 from .provider_scenarios import provider_scenarios
 
 APIS = ("chat.completions", "responses", "assistants.runs", "vector_stores.files", "vector_stores.file_batches",
-        "vector_stores")
+        "vector_stores", "messages")
 OUTCOMES = ("completed", "no_terminal", "transport_error", "timeout", "error_event", "http_error", "cancelled",
             "app_error", "error")
 CALLS = (
@@ -41,6 +41,9 @@ CALLS = (
     "runs.create_stream", "runs.stream_handler", "runs.submit_tool_outputs_stream", "runs.submit_tool_outputs_late",
     "runs.create_and_poll", "runs.submit_tool_outputs_and_poll", "runs.manual_poll",
     "vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll", "vector_stores.manual_poll",
+    # Anthropic Messages (simulator/anthropic_drivers.py)
+    "anthropic.create", "anthropic.create_stream", "anthropic.stream_helper", "anthropic.text_stream",
+    "anthropic.stream_deadline",
 )
 
 
@@ -83,6 +86,7 @@ class Scenario:
     request: Mapping[str, Any] = field(default_factory=dict, hash=False)  # extra SDK call kwargs
     app: Mapping[str, Any] = field(default_factory=dict, hash=False)  # driver knobs: break_after, deadline...
     min_sdk: int = 1  # lowest openai major version that has the call
+    sdk: str = "openai"  # the SDK the call drives: openai or anthropic
 
     @property
     def model(self) -> str:
@@ -90,7 +94,14 @@ class Scenario:
         return fault_model(self.fault, **dict(self.params))
 
     def view(self, sdk_version: str) -> AppView:
-        """Expected app view for an installed openai version string (``"3.54.0"``, ``"1.109.1"``)."""
+        """Expected app view for an installed openai version string (``"3.54.0"``, ``"1.109.1"``).
+
+        An Anthropic scenario reads an anthropic version (``Observation.sdk_version`` is the version of
+        the SDK the scenario drove): ``v3`` for anthropic >= 2 (httpx2, wrapped transport errors),
+        ``legacy`` for 0.x (httpx, raw transport errors).
+        """
+        if self.sdk == "anthropic":
+            return self.v3 if int(sdk_version.split(".")[0]) >= 2 else self.legacy
         major, minor = (int(x) for x in sdk_version.split(".")[:2])
         if (major, minor) >= (3, 15):
             return self.v3
@@ -538,6 +549,9 @@ from .scenarios_evidence import evidence_scenarios  # noqa: E402
 
 SCENARIOS = SCENARIOS + evidence_scenarios()
 
+from .anthropic_scenarios import ANTHROPIC_SCENARIOS  # noqa: E402  (it builds on the definitions above)
+
+SCENARIOS = SCENARIOS + ANTHROPIC_SCENARIOS
 BY_NAME: dict[str, Scenario] = {s.name: s for s in SCENARIOS + EXTRA_SCENARIOS}
 _CATEGORY.update({s.expected_kb_id: s.expected_category for s in SCENARIOS + EXTRA_SCENARIOS
                   if s.expected_kb_id and s.expected_category})
