@@ -9,7 +9,7 @@ wrapped in ``anthropic.APIConnectionError``), ``legacy`` is 0.x (httpx; the tran
 """
 from __future__ import annotations
 
-from .scenarios import AppView, S, Scenario
+from .scenario_model import AppView, S, Scenario
 
 MSG = "messages"
 CALLS = ("anthropic.create", "anthropic.create_stream", "anthropic.stream_helper", "anthropic.text_stream",
