@@ -147,13 +147,13 @@ def observe_message(st: CallState, ev: Any) -> None:
         msg = ev.message
         st.response_id = getattr(msg, "id", None) or st.response_id
         st.response_model = getattr(msg, "model", None) or st.response_model
+        st.nchoices = 1  # one "choice": its stop_reason is "" until message_delta brings it
         _usage(st, getattr(msg, "usage", None))
     elif t == "message_delta":
         reason = getattr(ev.delta, "stop_reason", None)
         if reason is not None:
             st.finish_reasons[0] = str(reason)
             attrs = {"streamtriage.finish_reason": str(reason)}
-        st.nchoices = 1
         _usage(st, getattr(ev, "usage", None))
     elif t == TERMINAL:
         st.terminal_event = TERMINAL
