@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import anthropic_patches
 from .flusher import Flusher
@@ -19,7 +19,7 @@ from .instrumentor import make_config
 SCOPE = "streamtriage.instrumentation.anthropic"
 
 
-class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class AnthropicInstrumentor(BaseInstrumentor):
     """Wraps the anthropic SDK (sync and async, 0.x on httpx and 1.x/2.x on httpx2) once the app imports it.
 
     Same options as ``OpenAIInstrumentor``: ``tracer_provider``, ``coalesce_deltas``, ``flush_after_ms``,

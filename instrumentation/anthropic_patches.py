@@ -251,6 +251,29 @@ def _patch(owner: Any, name: str, make: Callable[[Callable], Callable]) -> None:
         _PATCHED.append((owner, name, orig))
 
 
+Wrap = Callable[[Callable], Callable]
+
+
+
+def _wrappers(is_async: bool) -> dict[str, Wrap]:
+    """Every wrapper of one flavour (sync or async), by what it wraps."""
+    return {
+        "request": functools.partial(patches.wrap_request_async if is_async else patches.wrap_request_sync,
+                                     begin=_begin),
+        "_process_response": lambda o: patches.wrap_observer(o, patches._saw_response, is_async),
+        "_sleep_for_retry": lambda o: patches.wrap_observer(o, patches._saw_retry, is_async),
+        "__stream__": lambda o: wrap_stream(o, is_async),
+        "_iter_events": lambda o: wrap_iter_events(o, is_async),
+        "close": lambda o: patches.wrap_close(o, is_async),
+        "exit": lambda o: patches.wrap_exit(o, is_async),
+        "enter_helper": lambda o: patches.wrap_manager_enter(o, HELPER, is_async),
+        "exit_helper": lambda o: patches.wrap_manager_exit(o, is_async),
+        "get_final_message": lambda o: patches.wrap_helper_final(o, is_async),
+        "helper_stream": lambda o: wrap_helper_stream(o, is_async),
+        "create": lambda o: wrap_create(o, is_async),
+    }
+
+
 def _apply(module: Any = None) -> None:
     """Patch the SDK (from the import hook, or at once when the app already imported it)."""
     global _APPLIED
@@ -262,26 +285,26 @@ def _apply(module: Any = None) -> None:
     from anthropic.lib.streaming import _messages
     from anthropic.resources.messages import messages
 
-    for cls, is_async in ((_base_client.SyncAPIClient, False), (_base_client.AsyncAPIClient, True)):
-        _patch(cls, "request", lambda o, a=is_async: (patches.wrap_request_async if a else patches.wrap_request_sync)(o, _begin))
-        _patch(cls, "_process_response", lambda o, a=is_async: patches.wrap_observer(o, patches._saw_response, a))
-        _patch(cls, "_sleep_for_retry", lambda o, a=is_async: patches.wrap_observer(o, patches._saw_retry, a))
-    for cls, is_async in ((_streaming.Stream, False), (_streaming.AsyncStream, True)):
-        _patch(cls, "__init__", wrap_stream_init)
-        _patch(cls, "__stream__", lambda o, a=is_async: wrap_stream(o, a))
-        _patch(cls, "_iter_events", lambda o, a=is_async: wrap_iter_events(o, a))
-        _patch(cls, "close", lambda o, a=is_async: patches.wrap_close(o, a))
-        _patch(cls, "__aexit__" if is_async else "__exit__", lambda o, a=is_async: patches.wrap_exit(o, a))
-    for mgr, stream, is_async in ((_messages.MessageStreamManager, _messages.MessageStream, False),
-                                  (_messages.AsyncMessageStreamManager, _messages.AsyncMessageStream, True)):
-        enter, exit_ = ("__aenter__", "__aexit__") if is_async else ("__enter__", "__exit__")
-        _patch(mgr, enter, lambda o, a=is_async: patches.wrap_manager_enter(o, HELPER, a))
-        _patch(mgr, exit_, lambda o, a=is_async: patches.wrap_manager_exit(o, a))
-        _patch(stream, "get_final_message", lambda o, a=is_async: patches.wrap_helper_final(o, a))
-        _patch(stream, "close", lambda o, a=is_async: patches.wrap_close(o, a))
-        _patch(stream, "__stream__", lambda o, a=is_async: wrap_helper_stream(o, a))
-    for cls, is_async in ((messages.Messages, False), (messages.AsyncMessages, True)):
-        _patch(cls, "create", lambda o, a=is_async: wrap_create(o, a))
+    flavours: tuple[tuple[bool, Any, Any, Any, Any, Any], ...] = (
+        (False, _base_client.SyncAPIClient, _streaming.Stream, _messages.MessageStreamManager,
+         _messages.MessageStream, messages.Messages),
+        (True, _base_client.AsyncAPIClient, _streaming.AsyncStream, _messages.AsyncMessageStreamManager,
+         _messages.AsyncMessageStream, messages.AsyncMessages),
+    )
+    for is_async, client, stream, manager, helper_stream, resource in flavours:
+        w = _wrappers(is_async)
+        for name in ("request", "_process_response", "_sleep_for_retry"):
+            _patch(client, name, w[name])
+        _patch(stream, "__init__", wrap_stream_init)
+        for name in ("__stream__", "_iter_events", "close"):
+            _patch(stream, name, w[name])
+        _patch(stream, "__aexit__" if is_async else "__exit__", w["exit"])
+        _patch(manager, "__aenter__" if is_async else "__enter__", w["enter_helper"])
+        _patch(manager, "__aexit__" if is_async else "__exit__", w["exit_helper"])
+        _patch(helper_stream, "get_final_message", w["get_final_message"])
+        _patch(helper_stream, "close", w["close"])
+        _patch(helper_stream, "__stream__", w["helper_stream"])
+        _patch(resource, "create", w["create"])
 
 
 def install(cfg: Config) -> None:
