@@ -6,7 +6,8 @@
 #                  line, the last on httpx (1.x and 2.x moved to httpx2), still the line of apps pinned to
 #                  `anthropic<1` and of Python 3.9 (1.x needs 3.10); its transport errors reach the app
 #                  unwrapped, as in openai 1.x. The main environment has anthropic 2.x.
-#   .venv-openai2  openai 2.x (httpx)
+#   .venv-openai2  openai 2.x (httpx), with anthropic 2.x as in the main environment (the catalogue's
+#                  Anthropic scenarios run on every line)
 # Re-running is cheap: a stamp of the requirements, pyproject.toml and setup.py skips an up-to-date venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +36,4 @@ build() {  # build VENV MAJOR SPEC [EXTRA_SPEC...]
 }
 
 build .venv-openai1 1 "${STREAMTRIAGE_OPENAI1:-openai==1.109.1}" "${STREAMTRIAGE_ANTHROPIC0:-anthropic==0.125.0}"
-build .venv-openai2 2 "${STREAMTRIAGE_OPENAI2:-openai==2.54.0}"
+build .venv-openai2 2 "${STREAMTRIAGE_OPENAI2:-openai==2.54.0}" "${STREAMTRIAGE_ANTHROPIC2:-anthropic>=2,<3}"

@@ -10,7 +10,7 @@ the API sends after ``message_start``), and the server applies the transport fau
   ``start=0`` also leaves out ``message_start``;
 * keep-alives during a ``stall`` are ``event: ping`` frames, as the API sends them;
 * the in-band error is ``event: error`` with ``{"type": "error", "error": {"type": "overloaded_error"}}``;
-* ``stop-reason`` sets ``message_delta.delta.stop_reason`` (``max_tokens``, ``refusal``, ``pause_turn``,
+* ``finish;reason=...`` sets ``message_delta.delta.stop_reason`` (``max_tokens``, ``refusal``, ``pause_turn``,
   ``model_context_window_exceeded``, ``tool_use``, ``end_turn``); ``tool-calls`` streams a ``tool_use``
   block in ``input_json_delta`` fragments, ``invalid=1`` makes its JSON unparseable.
 
@@ -50,8 +50,8 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
 
 
 def _stop_reason(fault: FaultSpec) -> str:
-    if fault.name == "stop-reason":
-        return str(fault.get("reason", "max_tokens"))
+    if fault.name == "finish":
+        return str(fault.get("reason", "end_turn"))
     return {"length": "max_tokens", "tool-calls": "tool_use"}.get(fault.name, "end_turn")
 
 

@@ -103,18 +103,18 @@ ANTHROPIC_SCENARIOS: tuple[Scenario, ...] = (
       gives_up=True, app={"deadline": 1.2}, views=_same(events=3)),
     # ---------------------------------------------------------------- stop reasons read as success
     A("anthropic-max-tokens", "stop_reason max_tokens: the answer stopped at the requested cap.",
-      "anthropic.create_stream", "stop-reason", params={"reason": "max_tokens"}, request={"max_tokens": 16},
+      "anthropic.create_stream", "finish", params={"reason": "max_tokens"}, request={"max_tokens": 16},
       expected_kb_id=MAX_TOKENS, expected_category=TRUNC, expected_finish_reason="max_tokens",
       views=_same(events=RAW_EVENTS)),
     A("anthropic-context-window", "stop_reason model_context_window_exceeded: prompt plus output filled the "
-      "context window.", "anthropic.stream_helper", "stop-reason", params={"reason": "model_context_window_exceeded"},
+      "context window.", "anthropic.stream_helper", "finish", params={"reason": "model_context_window_exceeded"},
       expected_kb_id=CONTEXT, expected_category=TRUNC, expected_finish_reason="model_context_window_exceeded",
       views=_same(events=RAW_EVENTS)),
     A("anthropic-refusal", "stop_reason refusal: the safety classifiers stopped the answer mid-stream.",
-      "anthropic.create_stream", "stop-reason", params={"reason": "refusal"}, expected_kb_id=REFUSAL,
+      "anthropic.create_stream", "finish", params={"reason": "refusal"}, expected_kb_id=REFUSAL,
       expected_category="content_filter", expected_finish_reason="refusal", views=_same(events=RAW_EVENTS)),
     A("anthropic-pause-turn", "Non-streamed create() ending with stop_reason pause_turn: a long server-tool turn "
-      "was paused and must be sent back to continue.", "anthropic.create", "stop-reason",
+      "was paused and must be sent back to continue.", "anthropic.create", "finish",
       params={"reason": "pause_turn"}, expected_kb_id=PAUSE, expected_category=TRUNC,
       expected_finish_reason="pause_turn", views=_same(events=None)),
     # ---------------------------------------------------------------- client-side and before the stream

@@ -59,8 +59,8 @@ FAULTS: dict[str, str] = {
     "poll-status": "assistants: the run is created, but its GETs answer HTTP `status` (default 429; "
     "retry_after, retry_after_ms); times=N fails only the first N GETs",
     "slow-done": "polled object reaches its terminal status after `polls` GETs (healthy polling)",
-    "finish": "chat: the answer ends with finish_reason `reason` (any value, as providers send their own)",
-    "stop-reason": "anthropic: message_delta carries stop_reason `reason` (max_tokens, refusal, pause_turn, "
+    "finish": "chat: the answer ends with finish_reason `reason` (any value, as providers send their own); "
+    "anthropic: message_delta carries stop_reason `reason` (max_tokens, refusal, pause_turn, "
     "model_context_window_exceeded, tool_use, end_turn)",
 }
 #: Any fault on a chat stream may add ``provider=NAME`` to get that provider's stream shape
