@@ -212,14 +212,14 @@ def _q(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
 
 
-def table(results: dict[str, dict]) -> str:
+def table(results: dict[str, dict], variants: list[str] | None = None) -> str:
     bare = statistics.median(results["bare"]["bare_us"])
     lines = [
         "| variant | SDK attributes patched | CPU µs/chunk, hooked median | added µs/chunk, median of pairs (p25–p75) "
         "| added % of bare | added µs/chunk, min hooked − min bare | spans/stream | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for v in VARIANTS:
+    for v in variants or VARIANTS:
         d = results[v]["added_us"]
         added = statistics.median(d)
         label = "bare (A/A: noise floor)" if v == "bare" else v
