@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hooks import _simulator, table  # noqa: E402  (same table, same columns)
+from bench_hooks import PAIRED, _simulator, table  # noqa: E402  (same measurement, same table)
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ["bare", "streamtriage"]
@@ -60,53 +60,12 @@ def one():
                                         messages=[{"role": "user", "content": "bench"}]):
         n += 1
     return n
-PLAIN = (int, float, str, bytes, bool, type(None), dict, list, tuple, set, frozenset)
-def snapshot():
-    snap = {}
-    for mname, mod in list(sys.modules.items()):
-        if mname != "anthropic" and not mname.startswith("anthropic."):
-            continue
-        for aname, val in list(vars(mod).items()):
-            if type(val) in PLAIN:
-                continue
-            snap[(mod, aname)] = val
-            if issubclass(type(val), type) and vars(val).get("__module__") == mname:
-                for k, v in list(vars(val).items()):
-                    if type(v) not in PLAIN:
-                        snap[(val, k)] = v
-    return snap
-for _ in range(2):
-    one()
-before = snapshot()
-if variant == "streamtriage":
-    from streamtriage.instrumentation import AnthropicInstrumentor
-    AnthropicInstrumentor().instrument(tracer_provider=provider)
-for _ in range(2):
-    one()
-after = snapshot()
-patched = [(k, before[k], after[k]) for k in before
-           if k in after and after[k] is not before[k] and not k[1].startswith("__pydantic")]
-def use(hooked):
-    for (owner, name), old, new in patched:
-        setattr(owner, name, new if hooked else old)
-provider.force_flush()
-exporter.clear()
-gc.collect()
-gc.freeze()
-def measure(hooked):
-    use(hooked)
-    gc.collect()
-    t0 = time.process_time()
-    got = one()
-    provider.force_flush()
-    return (time.process_time() - t0) / got * 1e6, got
-bare, hooked, added = [], [], []
-for i in range(reps):
-    first = i % 2 == 0
-    a, got = measure(first)
-    b, got = measure(not first)
-    h, x = (a, b) if first else (b, a)
-    hooked.append(h); bare.append(x); added.append(h - x)
+SDK = "anthropic"
+def instrument(variant):
+    if variant == "streamtriage":
+        from streamtriage.instrumentation import AnthropicInstrumentor
+        AnthropicInstrumentor().instrument(tracer_provider=provider)
+''' + PAIRED + r'''
 print(json.dumps({"variant": variant, "per_chunk_us": hooked, "bare_us": bare, "added_us": added, "chunks": got,
                   "patched": len(patched), "spans_per_stream": len(exporter.get_finished_spans()) / reps,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -89,6 +89,12 @@ def _refused(client: Any, kwargs: dict, exc: BaseException) -> None:
     st.finish()
 
 
+def _left_create(client: Any, kwargs: dict, begun: list, exc: BaseException | None) -> None:
+    """``messages.create`` returned or raised; a failure with no call begun was refused before any request."""
+    if exc is not None and not begun and isinstance(exc, Exception):
+        guarded("anthropic_refused", _refused, client, kwargs, exc)
+
+
 def wrap_create(orig: Callable, is_async: bool) -> Callable:
     if is_async:
 
@@ -98,9 +104,8 @@ def wrap_create(orig: Callable, is_async: bool) -> Callable:
             token = _CREATE.set(begun)
             try:
                 return await orig(self, *args, **kwargs)
-            except Exception as exc:
-                if not begun:
-                    guarded("anthropic_refused", _refused, self, kwargs, exc)
+            except BaseException as exc:
+                _left_create(self, kwargs, begun, exc)
                 raise
             finally:
                 _CREATE.reset(token)
@@ -113,9 +118,8 @@ def wrap_create(orig: Callable, is_async: bool) -> Callable:
         token = _CREATE.set(begun)
         try:
             return orig(self, *args, **kwargs)
-        except Exception as exc:
-            if not begun:
-                guarded("anthropic_refused", _refused, self, kwargs, exc)
+        except BaseException as exc:
+            _left_create(self, kwargs, begun, exc)
             raise
         finally:
             _CREATE.reset(token)
