@@ -1,8 +1,8 @@
 """The Anthropic Messages hook on the real anthropic SDK against the simulator: what its spans say.
 
 The catalogue-wide differential check (tests/instrumentation/test_scenarios.py) covers every Anthropic
-scenario on anthropic 2.x in this interpreter; the same check runs here on the 0.x line in
-``.venv-openai1``. The other tests pin the Anthropic-specific facts: lazy patching, pings kept apart
+scenario on anthropic 2.x in this interpreter; the same check (test_older_sdks.py's script) runs here on the
+0.x line in ``.venv-openai1``. The other tests pin the Anthropic-specific facts: lazy patching, pings kept apart
 from the gap clock, the in-band error on HTTP 200, the refusal before any request, delta coalescing.
 """
 from __future__ import annotations
@@ -25,8 +25,9 @@ from streamtriage.simulator.anthropic_scenarios import ANTHROPIC_SCENARIOS
 from streamtriage.simulator.drivers import run_scenario
 from streamtriage.simulator.scenarios import BY_NAME, with_params
 from tests.conftest import REPO
+from tests.support.sdk_lines import python_for
 
-from .test_sdk1 import SCRIPT, VENV_PY
+from .test_older_sdks import SCRIPT
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +131,17 @@ def test_missing_message_stop_leaves_an_empty_stop_reason(sim: Any, spans: InMem
     assert a["streamtriage.helper"] == "messages.stream"
 
 
-@pytest.mark.skipif(not VENV_PY.exists(), reason="no .venv-openai1: run `bash scripts/sdk-matrix.sh`")
 def test_hook_on_anthropic_0x() -> None:
-    """Every Anthropic scenario, sync and async, differential + span check, on the 0.x line (httpx)."""
+    """Every Anthropic scenario, sync and async, differential + span check, on the 0.x line (httpx) that
+    scripts/sdk-matrix.sh installs in .venv-openai1 (a missing virtualenv fails, with the command)."""
+    venv_py = python_for("1")
     names = [s.name for s in ANTHROPIC_SCENARIOS]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([str(VENV_PY), "-c", SCRIPT, json.dumps(names)], cwd=REPO, env=env,
+    proc = subprocess.run([str(venv_py), "-c", SCRIPT, json.dumps(names)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    version = subprocess.run([str(VENV_PY), "-c", "import anthropic; print(anthropic.__version__)"],
+    version = subprocess.run([str(venv_py), "-c", "import anthropic; print(anthropic.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version.startswith("0."), version
     failed = {k: v for k, v in out["results"].items() if v != "ok"}
