@@ -244,8 +244,10 @@ def match(runs: Sequence[ScenarioRun], labels: Sequence[dict[str, Any]]) -> list
     return verdicts
 
 
-def _sdk_of(name: str) -> str:
-    return str(getattr({s.name: s for s in catalogue()}.get(name), "sdk", "openai"))
+def sdk_versions(runs: Sequence[ScenarioRun]) -> str:
+    """The SDKs the runs drove, with versions: ``anthropic 2.17.0, openai 3.60.0``."""
+    sdk_of = {s.name: getattr(s, "sdk", "openai") for s in catalogue()}
+    return ", ".join(sorted({f"{sdk_of.get(r.name, 'openai')} {r.sdk}" for r in runs})) or "?"
 
 
 def accuracy_report(verdicts: Sequence[Verdict]) -> str:
@@ -257,8 +259,8 @@ def accuracy_report(verdicts: Sequence[Verdict]) -> str:
         per_cat[cat].append(v.ok)
         got = "none" if not v.found else ",".join(sorted(f[1] or "unclassified" for f in v.found))
         confusion[(cat, got)] += 1
-    sdks = sorted({f"{_sdk_of(v.run.name)} {v.run.sdk}" for v in verdicts})
-    lines = [f"classifier accuracy, {', '.join(sdks) or '?'}: {sum(v.ok for v in verdicts)}/{len(verdicts)} runs", "",
+    sdks = sdk_versions([v.run for v in verdicts])
+    lines = [f"classifier accuracy, {sdks}: {sum(v.ok for v in verdicts)}/{len(verdicts)} runs", "",
              f"{'expected category':<22}{'runs':>6}{'correct':>9}{'accuracy':>10}"]
     for cat in sorted(per_cat):
         oks = per_cat[cat]
