@@ -117,6 +117,8 @@ class SimulatorProcess:
 def describe_observation(obs: Any) -> str:
     """A short 'what the app saw' line: the exception it caught, or how the stream ended."""
     exc = getattr(obs, "exception", None)
+    if getattr(obs, "gave_up", False) and not getattr(obs, "polls", 0) and obs.event_count:
+        return f"stream still open after {obs.event_count} events; the app's deadline abandoned it"
     if getattr(obs, "gave_up", False):
         return f"poll loop still waiting after {obs.polls} polls (status {obs.status or '?'}); app gave up"
     if exc is not None:
