@@ -160,37 +160,12 @@ def wrap_stream(orig: Callable, is_async: bool) -> Callable:
 
 
 def _sse(st: AnthropicCall, sse: Any) -> None:
+    """The SSEs the SDK drops (``ping``) or raises on (``error``); the others are read parsed."""
     name = sse.event
     if name == "ping":
         st.ping()
     elif name == "error":
         st.in_band_error(sse.data)
-
-
-def _watch_sync(st: AnthropicCall, inner: Any) -> Any:
-    try:
-        for sse in inner:
-            name = sse.event
-            if name == "ping" or name == "error":
-                guarded("anthropic_sse", _sse, st, sse)
-            yield sse
-    finally:
-        close = getattr(inner, "close", None)
-        if close is not None:
-            close()
-
-
-async def _watch_async(st: AnthropicCall, inner: Any) -> Any:
-    try:
-        async for sse in inner:
-            name = sse.event
-            if name == "ping" or name == "error":
-                guarded("anthropic_sse", _sse, st, sse)
-            yield sse
-    finally:
-        aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
@@ -199,7 +174,7 @@ def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
         st = self.__dict__.get(patches.ATTR)
         if type(st) is not AnthropicCall or st.ended:
             return inner
-        return _watch_async(st, inner) if is_async else _watch_sync(st, inner)
+        return patches._watch_sse_async(st, inner, _sse) if is_async else patches._watch_sse_sync(st, inner, _sse)
 
     _iter_events.__wrapped__ = orig  # type: ignore[attr-defined]
     return _iter_events

@@ -401,12 +401,13 @@ def _sse_marker(st: CallState, sse: Any) -> None:
         guarded("done_marker", _done_marker, st, sse.event)
 
 
-def _watch_sse_sync(st: CallState, inner: Any) -> Any:
+def _watch_sse_sync(st: CallState, inner: Any, mark: Callable[[Any, Any], None] = _sse_marker) -> Any:
+    """Every SSE with an ``event:`` name or ``[``-data goes to ``mark`` (the Anthropic hook passes its own)."""
     try:
         for sse in inner:
             try:
                 if sse._event is not None or sse._data[:1] == "[":
-                    _sse_marker(st, sse)
+                    mark(st, sse)
             except Exception as exc:
                 hook_failed("sse_marker", exc)
             yield sse
@@ -416,12 +417,12 @@ def _watch_sse_sync(st: CallState, inner: Any) -> Any:
             close()
 
 
-async def _watch_sse_async(st: CallState, inner: Any) -> Any:
+async def _watch_sse_async(st: CallState, inner: Any, mark: Callable[[Any, Any], None] = _sse_marker) -> Any:
     try:
         async for sse in inner:
             try:
                 if sse._event is not None or sse._data[:1] == "[":
-                    _sse_marker(st, sse)
+                    mark(st, sse)
             except Exception as exc:
                 hook_failed("sse_marker", exc)
             yield sse
