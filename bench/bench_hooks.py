@@ -37,38 +37,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ["bare", "streamtriage", "openai-v2", "openllmetry"]
 
-CHILD = r'''
-import gc, json, resource, sys, time
-variant, url, chunks, reps, transport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(BatchSpanProcessor(exporter))
-import openai
-if transport == "replay":
-    # the simulator's bytes for this stream, replayed from memory: no socket timing in the CPU figure
-    import httpx2
-    body = httpx2.post(url + "/chat/completions", json={"model": "fault/healthy;n=%d" % chunks, "messages": [],
-                                                         "stream": True}, timeout=60).content
-    def handler(request):
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
-    client = openai.OpenAI(base_url=url, api_key="bench", max_retries=0,
-                           http_client=openai.DefaultHttpx2Client(transport=httpx2.MockTransport(handler)))
-else:
-    client = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
-def one():
-    n = 0
-    for chunk in client.chat.completions.create(model="fault/healthy;n=%d" % chunks,
-            messages=[{"role": "user", "content": "bench"}], stream=True):
-        n += 1
-    return n
+# The paired measurement every child shares (bench_anthropic_hook.py too): a child defines SDK (module
+# name), provider, exporter, one() (one stream, returns the events read) and instrument(variant) first.
+PAIRED = r'''
 def snapshot():
-    # every attribute of every openai module and class: what a hook patches shows up as a change
+    # every attribute of every SDK module and class: what a hook patches shows up as a change
     snap = {}
     for mname, mod in list(sys.modules.items()):
-        if mname != "openai" and not mname.startswith("openai."):
+        if mname != SDK and not mname.startswith(SDK + "."):
             continue
         for aname, val in list(vars(mod).items()):
             if type(val) in PLAIN:
@@ -85,15 +61,7 @@ for _ in range(2):
     one()  # bare warm-up: every module the stream path needs is imported now
 rss_bare = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 before = snapshot()
-if variant == "streamtriage":
-    from streamtriage.instrumentation import OpenAIInstrumentor
-    OpenAIInstrumentor().instrument(tracer_provider=provider)
-elif variant == "openai-v2":
-    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
-    OpenAIInstrumentor().instrument(tracer_provider=provider)
-elif variant == "openllmetry":
-    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
-    OpenAIInstrumentor().instrument(tracer_provider=provider)
+instrument(variant)
 for _ in range(2):
     one()
 after = snapshot()
@@ -122,6 +90,47 @@ for i in range(reps):
     b, got = measure(not first)
     h, x = (a, b) if first else (b, a)
     hooked.append(h); bare.append(x); added.append(h - x)
+'''
+
+CHILD = r'''
+import gc, json, resource, sys, time
+variant, url, chunks, reps, transport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(exporter))
+import openai
+if transport == "replay":
+    # the simulator's bytes for this stream, replayed from memory: no socket timing in the CPU figure
+    import httpx2
+    body = httpx2.post(url + "/chat/completions", json={"model": "fault/healthy;n=%d" % chunks, "messages": [],
+                                                         "stream": True}, timeout=60).content
+    def handler(request):
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    client = openai.OpenAI(base_url=url, api_key="bench", max_retries=0,
+                           http_client=openai.DefaultHttpx2Client(transport=httpx2.MockTransport(handler)))
+else:
+    client = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
+def one():
+    n = 0
+    for chunk in client.chat.completions.create(model="fault/healthy;n=%d" % chunks,
+            messages=[{"role": "user", "content": "bench"}], stream=True):
+        n += 1
+    return n
+SDK = "openai"
+def instrument(variant):
+    if variant == "streamtriage":
+        from streamtriage.instrumentation import OpenAIInstrumentor
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+    elif variant == "openai-v2":
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+    elif variant == "openllmetry":
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+''' + PAIRED + r'''
 print(json.dumps({"variant": variant, "per_chunk_us": hooked, "bare_us": bare, "added_us": added, "chunks": got,
                   "patched": len(patched), "spans_per_stream": len(exporter.get_finished_spans()) / reps,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": rss_bare,
@@ -212,14 +221,14 @@ def _q(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
 
 
-def table(results: dict[str, dict]) -> str:
+def table(results: dict[str, dict], variants: list[str] | None = None) -> str:
     bare = statistics.median(results["bare"]["bare_us"])
     lines = [
         "| variant | SDK attributes patched | CPU µs/chunk, hooked median | added µs/chunk, median of pairs (p25–p75) "
         "| added % of bare | added µs/chunk, min hooked − min bare | spans/stream | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for v in VARIANTS:
+    for v in variants or VARIANTS:
         d = results[v]["added_us"]
         added = statistics.median(d)
         label = "bare (A/A: noise floor)" if v == "bare" else v

@@ -64,6 +64,7 @@ OTHER_ENV_NAMES = frozenset({
     "STREAMTRIAGE_CAPTURE_CONTENT",  # the hook's content capture (instrumentation/instrumentor.py)
     "STREAMTRIAGE_UPSTREAM", "STREAMTRIAGE_COLLECTOR",  # the example relay app (examples/relay_app.py)
     "STREAMTRIAGE_NO_SDK_MATRIX", "STREAMTRIAGE_OPENAI1", "STREAMTRIAGE_OPENAI2",  # test harness
+    "STREAMTRIAGE_ANTHROPIC0", "STREAMTRIAGE_ANTHROPIC2",  # test harness (scripts/sdk-matrix.sh)
     "STREAMTRIAGE_ACCURACY_ASYNC",
 })
 

@@ -13,7 +13,7 @@ from typing import Any
 from . import thresholds as T
 from .builder import DATASOURCE_UID, FORMAT_TABLE
 from .definitions import incidents, relay, runs_polling, stream_health
-from .definitions.common import IS_ERROR, LATEST_STATUS, LIVE_LABELS, NON_TERMINAL
+from .definitions.common import IS_ERROR, LATEST_STATUS, LIVE_LABELS, NON_TERMINAL, PROVIDER
 from .versions import PLUGIN_ID, PLUGIN_VERSION
 
 FOLDER = "streamtriage"
@@ -51,13 +51,13 @@ RULES: list[Rule] = [
         uid="streamtriage-failure-rate",
         title="LLM call failure rate high",
         sql=f"""
-SELECT ServiceName AS service, countIf({IS_ERROR}) / count() AS failure_rate
+SELECT ServiceName AS service, {PROVIDER} AS provider, countIf({IS_ERROR}) / count() AS failure_rate
 FROM otel_traces
 WHERE $__timeFilter(Timestamp) AND LlmSpan = 'call'
-GROUP BY service
+GROUP BY service, provider
 HAVING count() >= {T.FAILURE_MIN_CALLS}""",
         threshold=T.FAILURE_RATE, range_s=T.FAILURE_WINDOW_S, for_=T.FAILURE_FOR,
-        summary="{{ $labels.service }}: {{ humanizePercentage $values.B.Value }} of LLM calls failed "
+        summary="{{ $labels.service }} ({{ $labels.provider }}): {{ humanizePercentage $values.B.Value }} of LLM calls failed "
                 f"(threshold {T.FAILURE_RATE:.0%})",
         description="More than the threshold of this service's LLM calls ended with an ERROR status in the last "
                     f"{T.FAILURE_WINDOW_S // 60} minutes. Open the LLM incidents dashboard filtered to the service: "

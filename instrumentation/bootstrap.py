@@ -12,6 +12,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from .anthropic_instrumentor import AnthropicInstrumentor
 from .instrumentor import OpenAIInstrumentor
 
 _LOCK = threading.Lock()
@@ -21,10 +22,12 @@ _HANDLE: Handle | None = None
 class Handle:
     """What ``instrument()`` returns: flush or shut down what it set up."""
 
-    def __init__(self, provider: Any, owned: bool, instrumentor: OpenAIInstrumentor, endpoint: str | None) -> None:
+    def __init__(self, provider: Any, owned: bool, instrumentor: OpenAIInstrumentor, endpoint: str | None,
+                 anthropic: AnthropicInstrumentor | None = None) -> None:
         self.tracer_provider = provider
         self.owns_provider = owned
         self.instrumentor = instrumentor
+        self.anthropic = anthropic
         self.endpoint = endpoint
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -35,8 +38,9 @@ class Handle:
         """Remove the hooks; flush and close the exporter if ``instrument()`` created it."""
         global _HANDLE
         with _LOCK:
-            if self.instrumentor.is_instrumented_by_opentelemetry:
-                self.instrumentor.uninstrument()
+            for inst in (self.instrumentor, self.anthropic):
+                if inst is not None and inst.is_instrumented_by_opentelemetry:
+                    inst.uninstrument()
             if self.owns_provider:
                 self.force_flush()
                 self.tracer_provider.shutdown()
@@ -67,7 +71,7 @@ def instrument(
     headers: dict[str, str] | None = None,
     **opts: Any,
 ) -> Handle:
-    """Set up export (when the app has none) and install the OpenAI hooks; see the module doc."""
+    """Set up export (when the app has none) and install the OpenAI and Anthropic hooks; see the module doc."""
     global _HANDLE
     with _LOCK:
         if _HANDLE is not None:
@@ -102,5 +106,8 @@ def instrument(
         inst = OpenAIInstrumentor()
         if not inst.is_instrumented_by_opentelemetry:
             inst.instrument(tracer_provider=provider, **opts)
-        _HANDLE = Handle(provider, owned, inst, resolved)
+        anthropic = AnthropicInstrumentor()  # hooks the anthropic SDK only once the app imports it
+        if not anthropic.is_instrumented_by_opentelemetry:
+            anthropic.instrument(tracer_provider=provider, **opts)
+        _HANDLE = Handle(provider, owned, inst, resolved, anthropic)
         return _HANDLE

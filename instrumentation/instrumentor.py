@@ -32,6 +32,23 @@ def _env_bool(name: str, default: bool) -> bool:
     return v.strip().lower() in ("1", "true", "yes", "on")
 
 
+def make_config(scope: str, static_attributes: dict[str, Any], kwargs: dict[str, Any]) -> Config:
+    """The hooks' shared options (``instrument()`` keyword arguments) and their flusher thread."""
+    provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
+    tracer = trace.get_tracer(scope, _version(), tracer_provider=provider)
+    flush_ms = float(kwargs.get("flush_after_ms", 1000.0))
+    return Config(
+        tracer=tracer,
+        coalesce_deltas=bool(kwargs.get("coalesce_deltas", True)),
+        flush_after_ms=flush_ms,
+        flush_after_events=int(kwargs.get("flush_after_events", 256)),
+        capture_content=bool(kwargs.get("capture_content", _env_bool("STREAMTRIAGE_CAPTURE_CONTENT", False))),
+        static_attributes=static_attributes,
+        flusher=Flusher(interval_s=min(0.25, flush_ms / 4000.0)),
+        registry=Registry(int(kwargs.get("registry_size", 10_000))),
+    )
+
+
 class OpenAIInstrumentor(BaseInstrumentor):
     """Wraps the openai SDK (sync and async) and emits call, event and poll spans.
 
@@ -46,21 +63,8 @@ class OpenAIInstrumentor(BaseInstrumentor):
         return ("openai >= 1.40",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
-        tracer = trace.get_tracer(SCOPE, _version(), tracer_provider=provider)
-        flush_ms = float(kwargs.get("flush_after_ms", 1000.0))
-        flusher = Flusher(interval_s=min(0.25, flush_ms / 4000.0))
-        OpenAIInstrumentor._flusher = flusher
-        cfg = Config(
-            tracer=tracer,
-            coalesce_deltas=bool(kwargs.get("coalesce_deltas", True)),
-            flush_after_ms=flush_ms,
-            flush_after_events=int(kwargs.get("flush_after_events", 256)),
-            capture_content=bool(kwargs.get("capture_content", _env_bool("STREAMTRIAGE_CAPTURE_CONTENT", False))),
-            static_attributes=patches._sdk_attributes(),
-            flusher=flusher,
-            registry=Registry(int(kwargs.get("registry_size", 10_000))),
-        )
+        cfg = make_config(SCOPE, patches._sdk_attributes(), kwargs)
+        OpenAIInstrumentor._flusher = cfg.flusher
         patches.patch_all(cfg)
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -264,8 +264,16 @@ OBSERVERS: dict[str, Callable[[CallState, Any], None]] = {
 }
 
 
+# Readers of a non-streamed result for API kinds whose objects differ from OpenAI's (Anthropic ``messages``).
+RESULT_OBSERVERS: dict[str, Callable[[CallState, Any], None]] = {}
+
+
 def observe_result(st: CallState, obj: Any) -> None:
     """A non-streamed response object: the body is the call's terminal marker."""
+    special = RESULT_OBSERVERS.get(st.api)
+    if special is not None:
+        special(st, obj)
+        return
     st.response_id = getattr(obj, "id", None)
     st.response_model = getattr(obj, "model", None) if isinstance(getattr(obj, "model", None), str) else None
     status = getattr(obj, "status", None)

@@ -75,8 +75,9 @@ def _server(client: Any) -> dict[str, Any]:
     return out
 
 
-def call_attributes(info: RequestInfo, path: str, client: Any, helper: str | None) -> dict[str, Any]:
-    cfg = _CFG
+def call_attributes(info: RequestInfo, path: str, client: Any, helper: str | None,
+                    cfg: Config | None = None) -> dict[str, Any]:
+    cfg = cfg or _CFG
     assert cfg is not None
     a: dict[str, Any] = dict(cfg.static_attributes or {})
     a["streamtriage.span"] = "call"
@@ -160,11 +161,13 @@ def _request_done(rec: Any, result: Any) -> None:
         rec.request_done(result)
 
 
-def wrap_request_sync(orig: Callable) -> Callable:
+def wrap_request_sync(orig: Callable, begin: Callable[[Any, tuple, dict], Any] = _begin) -> Callable:
+    """``begin`` starts the call's record (another SDK's hook passes its own)."""
+
     @functools.wraps(orig)
     def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            rec = _begin(self, args, kwargs)
+            rec = begin(self, args, kwargs)
         except Exception as exc:
             hook_failed("begin_request", exc)
             rec = None
@@ -184,11 +187,11 @@ def wrap_request_sync(orig: Callable) -> Callable:
     return request
 
 
-def wrap_request_async(orig: Callable) -> Callable:
+def wrap_request_async(orig: Callable, begin: Callable[[Any, tuple, dict], Any] = _begin) -> Callable:
     @functools.wraps(orig)
     async def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            rec = _begin(self, args, kwargs)
+            rec = begin(self, args, kwargs)
         except Exception as exc:
             hook_failed("begin_request", exc)
             rec = None
@@ -398,12 +401,13 @@ def _sse_marker(st: CallState, sse: Any) -> None:
         guarded("done_marker", _done_marker, st, sse.event)
 
 
-def _watch_sse_sync(st: CallState, inner: Any) -> Any:
+def _watch_sse_sync(st: CallState, inner: Any, mark: Callable[[Any, Any], None] = _sse_marker) -> Any:
+    """Every SSE with an ``event:`` name or ``[``-data goes to ``mark`` (the Anthropic hook passes its own)."""
     try:
         for sse in inner:
             try:
                 if sse._event is not None or sse._data[:1] == "[":
-                    _sse_marker(st, sse)
+                    mark(st, sse)
             except Exception as exc:
                 hook_failed("sse_marker", exc)
             yield sse
@@ -413,12 +417,12 @@ def _watch_sse_sync(st: CallState, inner: Any) -> Any:
             close()
 
 
-async def _watch_sse_async(st: CallState, inner: Any) -> Any:
+async def _watch_sse_async(st: CallState, inner: Any, mark: Callable[[Any, Any], None] = _sse_marker) -> Any:
     try:
         async for sse in inner:
             try:
                 if sse._event is not None or sse._data[:1] == "[":
-                    _sse_marker(st, sse)
+                    mark(st, sse)
             except Exception as exc:
                 hook_failed("sse_marker", exc)
             yield sse

@@ -17,6 +17,7 @@ OPERATION = {
     "vector_stores.files": "vector_store_indexing",
     "vector_stores.file_batches": "vector_store_indexing",
     "vector_stores": "vector_store_indexing",
+    "messages": "chat",  # Anthropic Messages (instrumentation/anthropic_calls.py)
 }
 
 # Request body keys left out of the fingerprint: they do not change what is asked, and a retry of the same

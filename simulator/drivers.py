@@ -1,4 +1,4 @@
-"""Drive the real openai SDK through one scenario, as an app would, and record what the app saw.
+"""Drive the real openai (or anthropic) SDK through one scenario, as an app would, and record what the app saw.
 
 ``run_scenario(scenario, base_url, mode="sync"|"async")`` builds a real ``openai.OpenAI`` /
 ``AsyncOpenAI`` client against the simulator, makes the scenario's SDK call (iterating the
@@ -175,6 +175,41 @@ def _tool_outputs(run: Any) -> list[dict[str, str]]:
     return [{"tool_call_id": c.id, "output": "{\"temp_c\": 21}"} for c in calls]
 
 
+# --- the driver table: call -> how an app makes it, sync and async ----------------------------------
+
+SyncDriver = Callable[[Scenario, Any, "_Rec"], None]
+AsyncDriver = Callable[[Scenario, Any, "_Rec"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One row of the table: the app code for a scenario call, sync and async, and the SDK it drives."""
+
+    sync: SyncDriver
+    async_: AsyncDriver
+    sdk: str = "openai"
+
+
+_SYNC: dict[str, SyncDriver] = {}
+_ASYNC: dict[str, AsyncDriver] = {}
+
+
+def _sync(*calls: str) -> Callable[[SyncDriver], SyncDriver]:
+    def register(fn: SyncDriver) -> SyncDriver:
+        _SYNC.update(dict.fromkeys(calls, fn))
+        return fn
+
+    return register
+
+
+def _async(*calls: str) -> Callable[[AsyncDriver], AsyncDriver]:
+    def register(fn: AsyncDriver) -> AsyncDriver:
+        _ASYNC.update(dict.fromkeys(calls, fn))
+        return fn
+
+    return register
+
+
 # --- sync drivers ---------------------------------------------------------------------------------
 
 def _sync_handler(obs: Observation) -> Any:
@@ -221,155 +256,221 @@ def _sync_run_stream(client: Any, sc: Scenario, rec: _Rec, tid: str) -> Any:
     return run
 
 
-def _run_sync(sc: Scenario, client: Any, rec: _Rec) -> None:
-    obs, call, req = rec.obs, sc.call, dict(sc.request)
-    if call == "chat.create":
-        completion = client.chat.completions.create(model=sc.model, messages=MESSAGES, **req)
-        obs.text = completion.choices[0].message.content or ""
-        obs.finish_reason = completion.choices[0].finish_reason
-    elif call in ("chat.create_stream", "chat.create_stream_break", "chat.create_stream_index0",
-                  "chat.create_stream_dict"):
-        stream = client.chat.completions.create(model=sc.model, messages=MESSAGES, stream=True, **req)
-        if call == "chat.create_stream_break":
-            for chunk in stream:
-                rec.chat_chunk(chunk)
-                if obs.event_count >= int(sc.app.get("break_after", 5)):
-                    break
-            stream.close()
-            return
+@_sync("chat.create")
+def _s_chat_create(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    completion = client.chat.completions.create(model=sc.model, messages=MESSAGES, **req)
+    obs.text = completion.choices[0].message.content or ""
+    obs.finish_reason = completion.choices[0].finish_reason
+
+
+@_sync(
+    "chat.create_stream", "chat.create_stream_break", "chat.create_stream_index0", "chat.create_stream_dict",
+)
+def _s_chat_create_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    call = sc.call
+    stream = client.chat.completions.create(model=sc.model, messages=MESSAGES, stream=True, **req)
+    if call == "chat.create_stream_break":
         for chunk in stream:
             rec.chat_chunk(chunk)
-            if call == "chat.create_stream_index0":
-                _ = chunk.choices[0].delta.content  # the app's assumption: every chunk has a choice
-            elif call == "chat.create_stream_dict":
-                _ = chunk.to_dict()["choices"][0]["finish_reason"]  # hand-written parsing
-    elif call == "chat.stream_helper":
-        with _chat_stream_helper(client).stream(model=sc.model, messages=MESSAGES, **req) as stream:
-            for event in stream:
-                if event.type == "chunk":
-                    rec.chat_chunk(event.chunk)
-            final = stream.get_final_completion()
-        obs.finish_reason = final.choices[0].finish_reason
-    elif call == "responses.create_stream":
-        for event in client.responses.create(model=sc.model, input="Say something about foxes.", stream=True, **req):
+            if obs.event_count >= int(sc.app.get("break_after", 5)):
+                break
+        stream.close()
+        return
+    for chunk in stream:
+        rec.chat_chunk(chunk)
+        if call == "chat.create_stream_index0":
+            _ = chunk.choices[0].delta.content  # the app's assumption: every chunk has a choice
+        elif call == "chat.create_stream_dict":
+            _ = chunk.to_dict()["choices"][0]["finish_reason"]  # hand-written parsing
+
+
+@_sync("chat.stream_helper")
+def _s_chat_stream_helper(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    with _chat_stream_helper(client).stream(model=sc.model, messages=MESSAGES, **req) as stream:
+        for event in stream:
+            if event.type == "chunk":
+                rec.chat_chunk(event.chunk)
+        final = stream.get_final_completion()
+    obs.finish_reason = final.choices[0].finish_reason
+
+
+@_sync("responses.create_stream")
+def _s_responses_create_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    req = dict(sc.request)
+    for event in client.responses.create(model=sc.model, input="Say something about foxes.", stream=True, **req):
+        rec.response_event(event)
+
+
+@_sync("responses.stream_helper")
+def _s_responses_stream_helper(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    with client.responses.stream(model=sc.model, input="Say something about foxes.", **req) as stream:
+        for event in stream:
             rec.response_event(event)
-    elif call == "responses.stream_helper":
-        with client.responses.stream(model=sc.model, input="Say something about foxes.", **req) as stream:
+        final = stream.get_final_response()
+    obs.status = final.status
+
+
+@_sync("responses.background_resume")
+def _s_responses_background_resume(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    rid, last = None, None
+    try:
+        for event in client.responses.create(model=sc.model, input="Write a long report.", background=True,
+                                             stream=True, **req):
+            rec.response_event(event)
+            last = event.sequence_number
+            if event.type == "response.created":
+                rid = event.response.id
+    except Exception as exc:  # the app resumes the background job instead of failing
+        if rid is None:
+            raise
+        obs.callbacks.append(f"resume_after:{qualname(exc)}")
+        with client.responses.stream(response_id=rid, starting_after=last) as stream:
             for event in stream:
                 rec.response_event(event)
-            final = stream.get_final_response()
-        obs.status = final.status
-    elif call == "responses.background_resume":
-        rid, last = None, None
-        try:
-            for event in client.responses.create(model=sc.model, input="Write a long report.", background=True,
-                                                 stream=True, **req):
-                rec.response_event(event)
-                last = event.sequence_number
-                if event.type == "response.created":
-                    rid = event.response.id
-        except Exception as exc:  # the app resumes the background job instead of failing
-            if rid is None:
-                raise
-            obs.callbacks.append(f"resume_after:{qualname(exc)}")
-            with client.responses.stream(response_id=rid, starting_after=last) as stream:
-                for event in stream:
-                    rec.response_event(event)
-                obs.status = stream.get_final_response().status
-    elif call == "responses.background_poll":
-        resp = client.responses.create(model=sc.model, input="Write a long report.", background=True, **req)
+            obs.status = stream.get_final_response().status
+
+
+@_sync("responses.background_poll")
+def _s_responses_background_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    resp = client.responses.create(model=sc.model, input="Write a long report.", background=True, **req)
+    obs.status = resp.status
+    while resp.status in ("queued", "in_progress"):
+        if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+            obs.gave_up = True
+            break
+        time.sleep(float(sc.app.get("poll_interval", 0.05)))
+        resp = client.responses.retrieve(resp.id)
+        obs.polls += 1
         obs.status = resp.status
-        while resp.status in ("queued", "in_progress"):
-            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
-                obs.gave_up = True
-                break
-            time.sleep(float(sc.app.get("poll_interval", 0.05)))
-            resp = client.responses.retrieve(resp.id)
-            obs.polls += 1
-            obs.status = resp.status
-        if resp.status == "completed":
-            obs.text = resp.output_text
-    elif call == "runs.stream_handler":
-        _sync_run_stream(client, sc, rec, _sync_thread(client))
-    elif call == "runs.create_stream":
-        tid = _sync_thread(client)
-        for event in client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
-                                                     stream=True, **req):
+    if resp.status == "completed":
+        obs.text = resp.output_text
+
+
+@_sync("runs.stream_handler")
+def _s_runs_stream_handler(sc: Scenario, client: Any, rec: _Rec) -> None:
+    _sync_run_stream(client, sc, rec, _sync_thread(client))
+
+
+@_sync("runs.create_stream")
+def _s_runs_create_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    req = dict(sc.request)
+    tid = _sync_thread(client)
+    for event in client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
+                                                 stream=True, **req):
+        rec.run_event(event)
+
+
+@_sync("runs.submit_tool_outputs_stream", "runs.submit_tool_outputs_late")
+def _s_runs_submit_tool_outputs_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    call = sc.call
+    tid = _sync_thread(client)
+    run = _sync_run_stream(client, sc, rec, tid)
+    if call == "runs.submit_tool_outputs_late":
+        time.sleep(float(sc.app.get("tool_seconds", 0.05)))  # the slow tool
+        run = client.beta.threads.runs.submit_tool_outputs(thread_id=tid, run_id=run.id,
+                                                           tool_outputs=_tool_outputs(run))
+        obs.status = run.status
+        return
+    obs.events.clear()
+    obs.text = ""
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+            thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run),
+            event_handler=_sync_handler(obs)) as stream:
+        for event in stream:
             rec.run_event(event)
-    elif call in ("runs.submit_tool_outputs_stream", "runs.submit_tool_outputs_late"):
-        tid = _sync_thread(client)
-        run = _sync_run_stream(client, sc, rec, tid)
-        if call == "runs.submit_tool_outputs_late":
-            time.sleep(float(sc.app.get("tool_seconds", 0.05)))  # the slow tool
-            run = client.beta.threads.runs.submit_tool_outputs(thread_id=tid, run_id=run.id,
-                                                               tool_outputs=_tool_outputs(run))
-            obs.status = run.status
-            return
-        obs.events.clear()
-        obs.text = ""
-        with client.beta.threads.runs.submit_tool_outputs_stream(
-                thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run),
-                event_handler=_sync_handler(obs)) as stream:
-            for event in stream:
-                rec.run_event(event)
-            obs.status = stream.get_final_run().status
-    elif call == "runs.create_and_poll":
-        tid = _sync_thread(client)
-        run = _sync_with_deadline(sc, obs, lambda: client.beta.threads.runs.create_and_poll(
-            thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
-            poll_interval_ms=int(sc.app.get("poll_interval_ms", 50)), **req))
-        if run is not None:
-            obs.status = run.status
-    elif call == "runs.submit_tool_outputs_and_poll":
-        tid = _sync_thread(client)
-        interval = int(sc.app.get("poll_interval_ms", 50))
-        run = client.beta.threads.runs.create_and_poll(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
-                                                       poll_interval_ms=interval, **req)
+        obs.status = stream.get_final_run().status
+
+
+@_sync("runs.create_and_poll")
+def _s_runs_create_and_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    tid = _sync_thread(client)
+    run = _sync_with_deadline(sc, obs, lambda: client.beta.threads.runs.create_and_poll(
+        thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
+        poll_interval_ms=int(sc.app.get("poll_interval_ms", 50)), **req))
+    if run is not None:
         obs.status = run.status
-        if run.status == "requires_action":
-            run = client.beta.threads.runs.submit_tool_outputs_and_poll(
-                thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run), poll_interval_ms=interval)
-            obs.status = run.status
-    elif call == "runs.manual_poll":
-        tid = _sync_thread(client)
-        run = client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model, **req)
+
+
+@_sync("runs.submit_tool_outputs_and_poll")
+def _s_runs_submit_tool_outputs_and_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    tid = _sync_thread(client)
+    interval = int(sc.app.get("poll_interval_ms", 50))
+    run = client.beta.threads.runs.create_and_poll(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
+                                                   poll_interval_ms=interval, **req)
+    obs.status = run.status
+    if run.status == "requires_action":
+        run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run), poll_interval_ms=interval)
         obs.status = run.status
-        while run.status in ("queued", "in_progress", "cancelling"):
-            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
-                obs.gave_up = True
-                break
-            time.sleep(float(sc.app.get("poll_interval", 0.05)))
-            run = client.beta.threads.runs.retrieve(run.id, thread_id=tid)
-            obs.polls += 1
-            obs.status = run.status
-    elif call == "vector_stores.manual_poll":
-        upload = client.files.create(file=("notes.txt", b"streamtriage test document\n"), purpose="assistants")
-        vs_api = _vector_stores(client)
-        store = vs_api.create(name="sim-docs", file_ids=[upload.id], extra_headers=_fault_headers(sc))
+
+
+@_sync("runs.manual_poll")
+def _s_runs_manual_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    tid = _sync_thread(client)
+    run = client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model, **req)
+    obs.status = run.status
+    while run.status in ("queued", "in_progress", "cancelling"):
+        if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+            obs.gave_up = True
+            break
+        time.sleep(float(sc.app.get("poll_interval", 0.05)))
+        run = client.beta.threads.runs.retrieve(run.id, thread_id=tid)
+        obs.polls += 1
+        obs.status = run.status
+
+
+@_sync("vector_stores.manual_poll")
+def _s_vector_stores_manual_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    upload = client.files.create(file=("notes.txt", b"streamtriage test document\n"), purpose="assistants")
+    vs_api = _vector_stores(client)
+    store = vs_api.create(name="sim-docs", file_ids=[upload.id], extra_headers=_fault_headers(sc))
+    obs.status = store.status
+    while store.status == "in_progress":
+        if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+            obs.gave_up = True
+            break
+        time.sleep(float(sc.app.get("poll_interval", 0.05)))
+        store = vs_api.retrieve(store.id)
+        obs.polls += 1
         obs.status = store.status
-        while store.status == "in_progress":
-            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
-                obs.gave_up = True
-                break
-            time.sleep(float(sc.app.get("poll_interval", 0.05)))
-            store = vs_api.retrieve(store.id)
-            obs.polls += 1
-            obs.status = store.status
-    elif call in ("vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll"):
-        vs_api = _vector_stores(client)
-        store = vs_api.create(name="sim-docs", extra_headers=_fault_headers(sc))
-        upload = client.files.create(file=("notes.txt", b"streamtriage test document\n"), purpose="assistants")
-        interval = int(sc.app.get("poll_interval_ms", 50))
-        if call == "vector_stores.files.create_and_poll":
-            result = _sync_with_deadline(sc, obs, lambda: vs_api.files.create_and_poll(
-                file_id=upload.id, vector_store_id=store.id, poll_interval_ms=interval))
-        else:
-            result = _sync_with_deadline(sc, obs, lambda: vs_api.file_batches.create_and_poll(
-                vector_store_id=store.id, file_ids=[upload.id], poll_interval_ms=interval))
-        if result is not None:
-            obs.status = result.status
+
+
+@_sync("vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll")
+def _s_vector_stores_files_create_and_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    call = sc.call
+    vs_api = _vector_stores(client)
+    store = vs_api.create(name="sim-docs", extra_headers=_fault_headers(sc))
+    upload = client.files.create(file=("notes.txt", b"streamtriage test document\n"), purpose="assistants")
+    interval = int(sc.app.get("poll_interval_ms", 50))
+    if call == "vector_stores.files.create_and_poll":
+        result = _sync_with_deadline(sc, obs, lambda: vs_api.files.create_and_poll(
+            file_id=upload.id, vector_store_id=store.id, poll_interval_ms=interval))
     else:
-        raise ValueError(f"unknown call {call!r}")
+        result = _sync_with_deadline(sc, obs, lambda: vs_api.file_batches.create_and_poll(
+            vector_store_id=store.id, file_ids=[upload.id], poll_interval_ms=interval))
+    if result is not None:
+        obs.status = result.status
 
 
 def _sync_with_deadline(sc: Scenario, obs: Observation, fn: Callable[[], Any]) -> Any:
@@ -440,158 +541,246 @@ async def _async_with_deadline(sc: Scenario, obs: Observation, make: Callable[[]
         return None
 
 
-async def _run_async(sc: Scenario, client: Any, rec: _Rec) -> None:
-    obs, call, req = rec.obs, sc.call, dict(sc.request)
-    if call == "chat.create":
-        completion = await client.chat.completions.create(model=sc.model, messages=MESSAGES, **req)
-        obs.text = completion.choices[0].message.content or ""
-        obs.finish_reason = completion.choices[0].finish_reason
-    elif call in ("chat.create_stream", "chat.create_stream_break", "chat.create_stream_index0",
-                  "chat.create_stream_dict"):
-        stream = await client.chat.completions.create(model=sc.model, messages=MESSAGES, stream=True, **req)
-        if call == "chat.create_stream_break":
-            async for chunk in stream:
-                rec.chat_chunk(chunk)
-                if obs.event_count >= int(sc.app.get("break_after", 5)):
-                    break
-            await stream.close()
-            return
+@_async("chat.create")
+async def _a_chat_create(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    completion = await client.chat.completions.create(model=sc.model, messages=MESSAGES, **req)
+    obs.text = completion.choices[0].message.content or ""
+    obs.finish_reason = completion.choices[0].finish_reason
+
+
+@_async(
+    "chat.create_stream", "chat.create_stream_break", "chat.create_stream_index0", "chat.create_stream_dict",
+)
+async def _a_chat_create_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    call = sc.call
+    stream = await client.chat.completions.create(model=sc.model, messages=MESSAGES, stream=True, **req)
+    if call == "chat.create_stream_break":
         async for chunk in stream:
             rec.chat_chunk(chunk)
-            if call == "chat.create_stream_index0":
-                _ = chunk.choices[0].delta.content
-            elif call == "chat.create_stream_dict":
-                _ = chunk.to_dict()["choices"][0]["finish_reason"]
-    elif call == "chat.stream_helper":
-        async with _chat_stream_helper(client).stream(model=sc.model, messages=MESSAGES, **req) as stream:
-            async for event in stream:
-                if event.type == "chunk":
-                    rec.chat_chunk(event.chunk)
-            final = await stream.get_final_completion()
-        obs.finish_reason = final.choices[0].finish_reason
-    elif call == "responses.create_stream":
-        async for event in await client.responses.create(model=sc.model, input="Say something about foxes.",
-                                                         stream=True, **req):
+            if obs.event_count >= int(sc.app.get("break_after", 5)):
+                break
+        await stream.close()
+        return
+    async for chunk in stream:
+        rec.chat_chunk(chunk)
+        if call == "chat.create_stream_index0":
+            _ = chunk.choices[0].delta.content
+        elif call == "chat.create_stream_dict":
+            _ = chunk.to_dict()["choices"][0]["finish_reason"]
+
+
+@_async("chat.stream_helper")
+async def _a_chat_stream_helper(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    async with _chat_stream_helper(client).stream(model=sc.model, messages=MESSAGES, **req) as stream:
+        async for event in stream:
+            if event.type == "chunk":
+                rec.chat_chunk(event.chunk)
+        final = await stream.get_final_completion()
+    obs.finish_reason = final.choices[0].finish_reason
+
+
+@_async("responses.create_stream")
+async def _a_responses_create_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    req = dict(sc.request)
+    async for event in await client.responses.create(model=sc.model, input="Say something about foxes.",
+                                                     stream=True, **req):
+        rec.response_event(event)
+
+
+@_async("responses.stream_helper")
+async def _a_responses_stream_helper(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    async with client.responses.stream(model=sc.model, input="Say something about foxes.", **req) as stream:
+        async for event in stream:
             rec.response_event(event)
-    elif call == "responses.stream_helper":
-        async with client.responses.stream(model=sc.model, input="Say something about foxes.", **req) as stream:
+        final = await stream.get_final_response()
+    obs.status = final.status
+
+
+@_async("responses.background_resume")
+async def _a_responses_background_resume(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    rid, last = None, None
+    try:
+        async for event in await client.responses.create(model=sc.model, input="Write a long report.",
+                                                         background=True, stream=True, **req):
+            rec.response_event(event)
+            last = event.sequence_number
+            if event.type == "response.created":
+                rid = event.response.id
+    except Exception as exc:
+        if rid is None:
+            raise
+        obs.callbacks.append(f"resume_after:{qualname(exc)}")
+        async with client.responses.stream(response_id=rid, starting_after=last) as stream:
             async for event in stream:
                 rec.response_event(event)
-            final = await stream.get_final_response()
-        obs.status = final.status
-    elif call == "responses.background_resume":
-        rid, last = None, None
-        try:
-            async for event in await client.responses.create(model=sc.model, input="Write a long report.",
-                                                             background=True, stream=True, **req):
-                rec.response_event(event)
-                last = event.sequence_number
-                if event.type == "response.created":
-                    rid = event.response.id
-        except Exception as exc:
-            if rid is None:
-                raise
-            obs.callbacks.append(f"resume_after:{qualname(exc)}")
-            async with client.responses.stream(response_id=rid, starting_after=last) as stream:
-                async for event in stream:
-                    rec.response_event(event)
-                obs.status = (await stream.get_final_response()).status
-    elif call == "responses.background_poll":
-        resp = await client.responses.create(model=sc.model, input="Write a long report.", background=True, **req)
+            obs.status = (await stream.get_final_response()).status
+
+
+@_async("responses.background_poll")
+async def _a_responses_background_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    resp = await client.responses.create(model=sc.model, input="Write a long report.", background=True, **req)
+    obs.status = resp.status
+    while resp.status in ("queued", "in_progress"):
+        if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+            obs.gave_up = True
+            break
+        await asyncio.sleep(float(sc.app.get("poll_interval", 0.05)))
+        resp = await client.responses.retrieve(resp.id)
+        obs.polls += 1
         obs.status = resp.status
-        while resp.status in ("queued", "in_progress"):
-            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
-                obs.gave_up = True
-                break
-            await asyncio.sleep(float(sc.app.get("poll_interval", 0.05)))
-            resp = await client.responses.retrieve(resp.id)
-            obs.polls += 1
-            obs.status = resp.status
-        if resp.status == "completed":
-            obs.text = resp.output_text
-    elif call == "runs.stream_handler":
-        await _async_run_stream(client, sc, rec, await _async_thread(client))
-    elif call == "runs.create_stream":
-        tid = await _async_thread(client)
-        async for event in await client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID,
-                                                                 model=sc.model, stream=True, **req):
+    if resp.status == "completed":
+        obs.text = resp.output_text
+
+
+@_async("runs.stream_handler")
+async def _a_runs_stream_handler(sc: Scenario, client: Any, rec: _Rec) -> None:
+    await _async_run_stream(client, sc, rec, await _async_thread(client))
+
+
+@_async("runs.create_stream")
+async def _a_runs_create_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    req = dict(sc.request)
+    tid = await _async_thread(client)
+    async for event in await client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID,
+                                                             model=sc.model, stream=True, **req):
+        rec.run_event(event)
+
+
+@_async("runs.submit_tool_outputs_stream", "runs.submit_tool_outputs_late")
+async def _a_runs_submit_tool_outputs_stream(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    call = sc.call
+    tid = await _async_thread(client)
+    run = await _async_run_stream(client, sc, rec, tid)
+    if call == "runs.submit_tool_outputs_late":
+        await asyncio.sleep(float(sc.app.get("tool_seconds", 0.05)))
+        run = await client.beta.threads.runs.submit_tool_outputs(thread_id=tid, run_id=run.id,
+                                                                 tool_outputs=_tool_outputs(run))
+        obs.status = run.status
+        return
+    obs.events.clear()
+    obs.text = ""
+    async with client.beta.threads.runs.submit_tool_outputs_stream(
+            thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run),
+            event_handler=_async_handler(obs)) as stream:
+        async for event in stream:
             rec.run_event(event)
-    elif call in ("runs.submit_tool_outputs_stream", "runs.submit_tool_outputs_late"):
-        tid = await _async_thread(client)
-        run = await _async_run_stream(client, sc, rec, tid)
-        if call == "runs.submit_tool_outputs_late":
-            await asyncio.sleep(float(sc.app.get("tool_seconds", 0.05)))
-            run = await client.beta.threads.runs.submit_tool_outputs(thread_id=tid, run_id=run.id,
-                                                                     tool_outputs=_tool_outputs(run))
-            obs.status = run.status
-            return
-        obs.events.clear()
-        obs.text = ""
-        async with client.beta.threads.runs.submit_tool_outputs_stream(
-                thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run),
-                event_handler=_async_handler(obs)) as stream:
-            async for event in stream:
-                rec.run_event(event)
-            obs.status = (await stream.get_final_run()).status
-    elif call == "runs.create_and_poll":
-        tid = await _async_thread(client)
-        run = await _async_with_deadline(sc, obs, lambda: client.beta.threads.runs.create_and_poll(
-            thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
-            poll_interval_ms=int(sc.app.get("poll_interval_ms", 50)), **req))
-        if run is not None:
-            obs.status = run.status
-    elif call == "runs.submit_tool_outputs_and_poll":
-        tid = await _async_thread(client)
-        interval = int(sc.app.get("poll_interval_ms", 50))
-        run = await client.beta.threads.runs.create_and_poll(thread_id=tid, assistant_id=ASSISTANT_ID,
-                                                             model=sc.model, poll_interval_ms=interval, **req)
+        obs.status = (await stream.get_final_run()).status
+
+
+@_async("runs.create_and_poll")
+async def _a_runs_create_and_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    tid = await _async_thread(client)
+    run = await _async_with_deadline(sc, obs, lambda: client.beta.threads.runs.create_and_poll(
+        thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model,
+        poll_interval_ms=int(sc.app.get("poll_interval_ms", 50)), **req))
+    if run is not None:
         obs.status = run.status
-        if run.status == "requires_action":
-            run = await client.beta.threads.runs.submit_tool_outputs_and_poll(
-                thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run), poll_interval_ms=interval)
-            obs.status = run.status
-    elif call == "runs.manual_poll":
-        tid = await _async_thread(client)
-        run = await client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model, **req)
+
+
+@_async("runs.submit_tool_outputs_and_poll")
+async def _a_runs_submit_tool_outputs_and_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    tid = await _async_thread(client)
+    interval = int(sc.app.get("poll_interval_ms", 50))
+    run = await client.beta.threads.runs.create_and_poll(thread_id=tid, assistant_id=ASSISTANT_ID,
+                                                         model=sc.model, poll_interval_ms=interval, **req)
+    obs.status = run.status
+    if run.status == "requires_action":
+        run = await client.beta.threads.runs.submit_tool_outputs_and_poll(
+            thread_id=tid, run_id=run.id, tool_outputs=_tool_outputs(run), poll_interval_ms=interval)
         obs.status = run.status
-        while run.status in ("queued", "in_progress", "cancelling"):
-            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
-                obs.gave_up = True
-                break
-            await asyncio.sleep(float(sc.app.get("poll_interval", 0.05)))
-            run = await client.beta.threads.runs.retrieve(run.id, thread_id=tid)
-            obs.polls += 1
-            obs.status = run.status
-    elif call == "vector_stores.manual_poll":
-        upload = await client.files.create(file=("notes.txt", b"streamtriage test document\n"),
-                                           purpose="assistants")
-        vs_api = _vector_stores(client)
-        store = await vs_api.create(name="sim-docs", file_ids=[upload.id], extra_headers=_fault_headers(sc))
+
+
+@_async("runs.manual_poll")
+async def _a_runs_manual_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    req = dict(sc.request)
+    tid = await _async_thread(client)
+    run = await client.beta.threads.runs.create(thread_id=tid, assistant_id=ASSISTANT_ID, model=sc.model, **req)
+    obs.status = run.status
+    while run.status in ("queued", "in_progress", "cancelling"):
+        if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+            obs.gave_up = True
+            break
+        await asyncio.sleep(float(sc.app.get("poll_interval", 0.05)))
+        run = await client.beta.threads.runs.retrieve(run.id, thread_id=tid)
+        obs.polls += 1
+        obs.status = run.status
+
+
+@_async("vector_stores.manual_poll")
+async def _a_vector_stores_manual_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    upload = await client.files.create(file=("notes.txt", b"streamtriage test document\n"),
+                                       purpose="assistants")
+    vs_api = _vector_stores(client)
+    store = await vs_api.create(name="sim-docs", file_ids=[upload.id], extra_headers=_fault_headers(sc))
+    obs.status = store.status
+    while store.status == "in_progress":
+        if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
+            obs.gave_up = True
+            break
+        await asyncio.sleep(float(sc.app.get("poll_interval", 0.05)))
+        store = await vs_api.retrieve(store.id)
+        obs.polls += 1
         obs.status = store.status
-        while store.status == "in_progress":
-            if obs.polls >= int(sc.app.get("max_polls", DEFAULT_MAX_POLLS)):
-                obs.gave_up = True
-                break
-            await asyncio.sleep(float(sc.app.get("poll_interval", 0.05)))
-            store = await vs_api.retrieve(store.id)
-            obs.polls += 1
-            obs.status = store.status
-    elif call in ("vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll"):
-        vs_api = _vector_stores(client)
-        store = await vs_api.create(name="sim-docs", extra_headers=_fault_headers(sc))
-        upload = await client.files.create(file=("notes.txt", b"streamtriage test document\n"),
-                                           purpose="assistants")
-        interval = int(sc.app.get("poll_interval_ms", 50))
-        if call == "vector_stores.files.create_and_poll":
-            result = await _async_with_deadline(sc, obs, lambda: vs_api.files.create_and_poll(
-                file_id=upload.id, vector_store_id=store.id, poll_interval_ms=interval))
-        else:
-            result = await _async_with_deadline(sc, obs, lambda: vs_api.file_batches.create_and_poll(
-                vector_store_id=store.id, file_ids=[upload.id], poll_interval_ms=interval))
-        if result is not None:
-            obs.status = result.status
+
+
+@_async("vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll")
+async def _a_vector_stores_files_create_and_poll(sc: Scenario, client: Any, rec: _Rec) -> None:
+    obs = rec.obs
+    call = sc.call
+    vs_api = _vector_stores(client)
+    store = await vs_api.create(name="sim-docs", extra_headers=_fault_headers(sc))
+    upload = await client.files.create(file=("notes.txt", b"streamtriage test document\n"),
+                                       purpose="assistants")
+    interval = int(sc.app.get("poll_interval_ms", 50))
+    if call == "vector_stores.files.create_and_poll":
+        result = await _async_with_deadline(sc, obs, lambda: vs_api.files.create_and_poll(
+            file_id=upload.id, vector_store_id=store.id, poll_interval_ms=interval))
     else:
-        raise ValueError(f"unknown call {call!r}")
+        result = await _async_with_deadline(sc, obs, lambda: vs_api.file_batches.create_and_poll(
+            vector_store_id=store.id, file_ids=[upload.id], poll_interval_ms=interval))
+    if result is not None:
+        obs.status = result.status
+
+
+assert _SYNC.keys() == _ASYNC.keys(), "every call needs a sync and an async driver"
+DRIVERS: dict[str, Driver] = {call: Driver(_SYNC[call], _ASYNC[call]) for call in _SYNC}
+
+
+def _anthropic_rows() -> None:
+    """The Anthropic Messages rows (``anthropic_drivers`` imports this module's Driver and helpers)."""
+    from . import anthropic_drivers
+
+    DRIVERS.update(anthropic_drivers.DRIVERS)
+
+
+_anthropic_rows()
+
+
+def driver(call: str) -> Driver:
+    """The table row of ``call`` (ValueError for an unknown call)."""
+    try:
+        return DRIVERS[call]
+    except KeyError:
+        raise ValueError(f"unknown call {call!r}") from None
 
 
 _PRIMARY = (
@@ -601,6 +790,7 @@ _PRIMARY = (
     ("vector_stores.files.", "POST", re.compile(r"/v1/vector_stores/[^/]+/files")),
     ("vector_stores.file_batches.", "POST", re.compile(r"/v1/vector_stores/[^/]+/file_batches")),
     ("vector_stores.manual_poll", "POST", re.compile(r"/v1/vector_stores")),
+    ("anthropic.", "POST", re.compile(r"/v1/messages")),
 )
 
 
@@ -619,10 +809,23 @@ def make_client(scenario: Scenario, base_url: str, mode: str = "sync", run_id: s
     """A real client configured as the scenario says (timeout, retries), tagged with the run id."""
     headers = {RUN_HEADER: run_id or uuid.uuid4().hex[:12]}
     headers.update(client_kw.pop("default_headers", None) or {})
+    if driver(scenario.call).sdk == "anthropic":
+        from .anthropic_drivers import make_client as anthropic_client
+
+        return anthropic_client(scenario, base_url, mode, headers, **client_kw)
     kw: dict[str, Any] = {"api_key": "sk-sim", "base_url": base_url, "timeout": scenario.timeout,
                           "max_retries": scenario.max_retries, "default_headers": headers}
     kw.update(client_kw)
     return (openai.OpenAI if mode == "sync" else openai.AsyncOpenAI)(**kw)
+
+
+def sdk_version(scenario: Scenario) -> str:
+    """Version of the SDK the scenario's call drives."""
+    if driver(scenario.call).sdk == "anthropic":
+        from .anthropic_drivers import VERSION
+
+        return VERSION
+    return str(openai.__version__)
 
 
 def run_scenario(scenario: Scenario, base_url: str, mode: str = "sync", **client_kw: Any) -> Observation:
@@ -630,14 +833,14 @@ def run_scenario(scenario: Scenario, base_url: str, mode: str = "sync", **client
     if mode not in ("sync", "async"):
         raise ValueError(f"mode must be 'sync' or 'async', not {mode!r}")
     run_id = uuid.uuid4().hex[:12]
-    obs = Observation(scenario.name, scenario.call, mode, openai.__version__, run_id)
+    obs = Observation(scenario.name, scenario.call, mode, sdk_version(scenario), run_id)
     rec = _Rec(obs)
     start = time.perf_counter()
     client = make_client(scenario, base_url, mode, run_id, **client_kw)
     try:
         if mode == "sync":
             try:
-                _run_sync(scenario, client, rec)
+                driver(scenario.call).sync(scenario, client, rec)
             except Exception as exc:  # the app's view of the failure is the point
                 obs.exception = ExceptionInfo.of(exc)
             finally:
@@ -659,7 +862,7 @@ def _quiet_asyncgen_close(loop: asyncio.AbstractEventLoop, context: dict[str, An
 async def _async_main(scenario: Scenario, client: Any, rec: _Rec) -> None:
     asyncio.get_running_loop().set_exception_handler(_quiet_asyncgen_close)
     try:
-        await _run_async(scenario, client, rec)
+        await driver(scenario.call).async_(scenario, client, rec)
     except Exception as exc:
         rec.obs.exception = ExceptionInfo.of(exc)
     finally:
@@ -669,7 +872,7 @@ async def _async_main(scenario: Scenario, client: Any, rec: _Rec) -> None:
 async def arun_scenario(scenario: Scenario, base_url: str, **client_kw: Any) -> Observation:
     """Async-mode ``run_scenario`` for callers already inside an event loop."""
     run_id = uuid.uuid4().hex[:12]
-    obs = Observation(scenario.name, scenario.call, "async", openai.__version__, run_id)
+    obs = Observation(scenario.name, scenario.call, "async", sdk_version(scenario), run_id)
     start = time.perf_counter()
     client = make_client(scenario, base_url, "async", run_id, **client_kw)
     try:

@@ -23,7 +23,8 @@ FAULTS: dict[str, str] = {
     "healthy": "normal answer; params n (chunks/deltas), gap (s between events), text",
     "cut": "close the connection after `after` events; how=fin|rst, framing=chunked|length|close",
     "no-terminal": "end the body cleanly without the terminal marker ([DONE] / response.completed / "
-    "thread.run.*); done=1 still sends the Assistants `event: done`",
+    "thread.run.* / Anthropic message_delta + message_stop); done=1 still sends the Assistants `event: done`; "
+    "start=0 also leaves out Anthropic's message_start",
     "stall": "pause `stall` s after `after` events, then finish; keepalive=K sends `: keep-alive` every K s",
     "stall-headers": "pause `stall` s before the status line",
     "done-hold": "send everything incl. [DONE], then keep the body open for `hold` s",
@@ -41,7 +42,8 @@ FAULTS: dict[str, str] = {
     "responses: response.incomplete max_output_tokens",
     "content-filter": "chat: finish_reason content_filter; responses: response.incomplete content_filter",
     "tool-calls": "chat: a tool call, finish_reason tool_calls; truncated=1 cuts the arguments JSON "
-    "and reports usage.completion_tokens == max_tokens",
+    "and reports usage.completion_tokens == max_tokens; anthropic: a tool_use block in input_json_delta "
+    "fragments, invalid=1 makes its JSON unparseable",
     "usage": "chat: end with an empty-choices usage chunk (as with stream_options.include_usage)",
     "incomplete": "responses: response.incomplete with reason (max_output_tokens|content_filter); "
     "assistants: thread.run.incomplete with reason",
@@ -57,7 +59,9 @@ FAULTS: dict[str, str] = {
     "poll-status": "assistants: the run is created, but its GETs answer HTTP `status` (default 429; "
     "retry_after, retry_after_ms); times=N fails only the first N GETs",
     "slow-done": "polled object reaches its terminal status after `polls` GETs (healthy polling)",
-    "finish": "chat: the answer ends with finish_reason `reason` (any value, as providers send their own)",
+    "finish": "chat: the answer ends with finish_reason `reason` (any value, as providers send their own); "
+    "anthropic: message_delta carries stop_reason `reason` (max_tokens, refusal, pause_turn, "
+    "model_context_window_exceeded, tool_use, end_turn)",
 }
 #: Any fault on a chat stream may add ``provider=NAME`` to get that provider's stream shape
 #: (``simulator/provider_shapes.py``, ``PROVIDERS``): ``fault/finish;reason=eos;provider=together``.
@@ -65,7 +69,7 @@ PROVIDER_PARAM = "provider"
 
 _FLOAT_KEYS = {"stall", "gap", "hold", "cut", "keepalive", "retry_after", "expire_after", "first"}
 _INT_KEYS = {"after", "n", "status", "times", "retry_after_ms", "polls", "max_tokens", "truncated", "named",
-             "done", "expire", "reasoning"}
+             "done", "expire", "reasoning", "invalid", "start"}
 
 
 class FaultError(ValueError):

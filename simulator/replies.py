@@ -44,8 +44,9 @@ class StreamReply:
 
     frames: Frames
     fault: FaultSpec
-    api: str  # chat | responses | assistants
+    api: str  # chat | responses | assistants | anthropic
     on_end: Callable[[bool], None] | None = None  # called with "terminal frames were sent"
+    keepalive: bytes | None = None  # what a stall's keep-alives send (default an SSE comment; Anthropic: ping)
 
 
 def retry_headers(fault: FaultSpec) -> dict[str, str]:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import payloads as p
+from .anthropic_api import messages_create
 from .assistants import ROUTES as ASSISTANT_ROUTES
 from .assistants import AssistantRoutes
 from .faults import FaultSpec
@@ -63,6 +64,7 @@ class ApiRoutes(AssistantRoutes):
             ("GET", r"/v1/vector_stores/(?P<vid>[^/]+)/file_batches/(?P<bid>[^/]+)", self._batch_get),
             ("GET", r"/v1/models", self._models),
             *((m, pattern, getattr(self, name)) for m, pattern, name in ASSISTANT_ROUTES),
+            ("POST", r"/v1/messages", self._anthropic_messages),
         ]
         return [(method, re.compile(pattern), handler) for method, pattern, handler in table]
 
@@ -313,3 +315,8 @@ class ApiRoutes(AssistantRoutes):
     async def _models(self, req: Request, body: dict[str, Any], fault: FaultSpec) -> Reply:
         return Reply(200, {"object": "list", "data": [
             {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"}]})
+
+    # --- Anthropic Messages (simulator/anthropic_api.py) --------------------------------------------
+
+    async def _anthropic_messages(self, req: Request, body: dict[str, Any], fault: FaultSpec) -> Reply | StreamReply:
+        return await messages_create(body, fault, self.ids)

@@ -23,15 +23,15 @@ All stalls and timeouts are short (well under 2 s per scenario) so the catalogue
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from .faults import fault_model
+from .anthropic_scenarios import ANTHROPIC_SCENARIOS
 from .provider_scenarios import provider_scenarios
+from .scenario_model import _CATEGORY, AppView, S, Scenario
 
 APIS = ("chat.completions", "responses", "assistants.runs", "vector_stores.files", "vector_stores.file_batches",
-        "vector_stores")
+        "vector_stores", "messages")
 OUTCOMES = ("completed", "no_terminal", "transport_error", "timeout", "error_event", "http_error", "cancelled",
             "app_error", "error")
 CALLS = (
@@ -41,93 +41,10 @@ CALLS = (
     "runs.create_stream", "runs.stream_handler", "runs.submit_tool_outputs_stream", "runs.submit_tool_outputs_late",
     "runs.create_and_poll", "runs.submit_tool_outputs_and_poll", "runs.manual_poll",
     "vector_stores.files.create_and_poll", "vector_stores.file_batches.create_and_poll", "vector_stores.manual_poll",
+    # Anthropic Messages (simulator/anthropic_drivers.py)
+    "anthropic.create", "anthropic.create_stream", "anthropic.stream_helper", "anthropic.text_stream",
+    "anthropic.stream_deadline",
 )
-
-
-@dataclass(frozen=True)
-class AppView:
-    """What the app observes with one SDK line. ``None`` means "not checked"."""
-
-    exception: str | None = None  # module-qualified class the app caught, e.g. "openai.APIConnectionError"
-    cause: str | None = None  # next class in the chain (__cause__, else __context__)
-    events: int | None = None  # stream events the app's loop received
-    attempts: int | None = None  # requests the server saw, where this SDK line retries differently
-    # Overrides of the scenario-level expectations where this SDK line differs (e.g. 1.x drains after [DONE]).
-    outcome: str | None = None
-    kb_id: str | None = None
-    healthy: bool | None = None
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
-    api: str
-    call: str
-    fault: str
-    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    expected_kb_id: str | None = None
-    expected_category: str | None = None
-    healthy: bool = False
-    expected_outcome: str = "completed"
-    expected_terminal_seen: bool = True
-    expected_finish_reason: str | None = None  # chat: last choice finish_reason the app saw
-    expected_status: str | None = None  # responses / runs / vector store files: final status the app saw
-    expected_attempts: int = 1  # requests the server saw for the scenario's faulted call
-    gives_up: bool = False  # the driver's deadline ends a never-ending poll loop
-    v3: AppView = AppView()
-    legacy: AppView = AppView()
-    v2: AppView | None = None  # where 2.x already behaves differently from 1.x (measured on 2.54.0)
-    timeout: float = 5.0  # client read timeout
-    max_retries: int = 0
-    request: Mapping[str, Any] = field(default_factory=dict, hash=False)  # extra SDK call kwargs
-    app: Mapping[str, Any] = field(default_factory=dict, hash=False)  # driver knobs: break_after, deadline...
-    min_sdk: int = 1  # lowest openai major version that has the call
-
-    @property
-    def model(self) -> str:
-        """The model name that selects this scenario's fault (``fault/NAME;k=v``)."""
-        return fault_model(self.fault, **dict(self.params))
-
-    def view(self, sdk_version: str) -> AppView:
-        """Expected app view for an installed openai version string (``"3.54.0"``, ``"1.109.1"``)."""
-        major, minor = (int(x) for x in sdk_version.split(".")[:2])
-        if (major, minor) >= (3, 15):
-            return self.v3
-        if major == 2 and self.v2 is not None:
-            return self.v2
-        return self.legacy
-
-    def expected_label(self, sdk_version: str | None = None) -> tuple[str | None, str | None]:
-        """(kb id, category) the classifier should assign, for one SDK line if it matters."""
-        kb = self.expected_kb_id
-        if sdk_version is not None:
-            view = self.view(sdk_version)
-            if view.healthy:
-                return None, None
-            if view.kb_id:
-                kb = view.kb_id
-                return kb, _CATEGORY.get(kb, self.expected_category)
-        return kb, self.expected_category
-
-    def is_healthy(self, sdk_version: str | None = None) -> bool:
-        if sdk_version is not None and self.view(sdk_version).healthy is not None:
-            return bool(self.view(sdk_version).healthy)
-        return self.healthy
-
-    def attempts(self, sdk_version: str | None = None) -> int:
-        """Requests the server should see for the scenario's main call."""
-        if sdk_version is not None and self.view(sdk_version).attempts is not None:
-            return int(self.view(sdk_version).attempts)  # type: ignore[arg-type]
-        return self.expected_attempts
-
-    def outcome(self, sdk_version: str | None = None) -> str:
-        if sdk_version is not None and self.view(sdk_version).outcome:
-            return str(self.view(sdk_version).outcome)
-        return self.expected_outcome
-
-
-_CATEGORY: dict[str, str] = {}
 
 # Exception classes by SDK line. v3 wraps transport errors; the Assistants helper unwraps them again.
 CONN3, TIMEOUT3 = "openai.APIConnectionError", "openai.APITimeoutError"
@@ -149,9 +66,6 @@ def _same(**kw: Any) -> dict[str, AppView]:
     return {"v3": view, "legacy": view}
 
 
-def S(name: str, description: str, api: str, call: str, fault: str, *, views: dict[str, AppView] | None = None,
-      **kw: Any) -> Scenario:
-    return Scenario(name=name, description=description, api=api, call=call, fault=fault, **(views or {}), **kw)
 
 
 CHAT, RESP, RUNS = "chat.completions", "responses", "assistants.runs"
@@ -537,7 +451,7 @@ EXTRA_SCENARIOS: tuple[Scenario, ...] = (
 from .scenarios_evidence import evidence_scenarios  # noqa: E402
 
 SCENARIOS = SCENARIOS + evidence_scenarios()
-
+SCENARIOS = SCENARIOS + ANTHROPIC_SCENARIOS  # simulator/anthropic_scenarios.py
 BY_NAME: dict[str, Scenario] = {s.name: s for s in SCENARIOS + EXTRA_SCENARIOS}
 _CATEGORY.update({s.expected_kb_id: s.expected_category for s in SCENARIOS + EXTRA_SCENARIOS
                   if s.expected_kb_id and s.expected_category})

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import payloads as p
+from .anthropic_api import error_frame as anthropic_error_frame
+from .anthropic_api import status_body as anthropic_status_body
 from .faults import FAULTS, FaultError, FaultSpec, parse_fault
 from .provider_shapes import provider_error_frame
 from .replies import HTML_502, HTML_524, Reply, StreamReply, error_json, retry_headers
@@ -208,7 +210,8 @@ class SimServer(ApiRoutes):
         if fault.get("body", "html" if status in (502, 504, 524) else "json") == "html":
             html = HTML_524 if status == 524 else HTML_502 if status == 502 else f"<html><body>{status}</body></html>"
             return raw_response(status, html.encode(), "text/html", headers, keep_alive=req.keep_alive)
-        return json_response(status, error_json(fault, status), headers, keep_alive=req.keep_alive)
+        body = anthropic_status_body(fault, status) if req.path == "/v1/messages" else error_json(fault, status)
+        return json_response(status, body, headers, keep_alive=req.keep_alive)
 
     # --- streaming --------------------------------------------------------------------------------
 
@@ -217,7 +220,8 @@ class SimServer(ApiRoutes):
         return reader.at_eof() or writer.transport.is_closing()
 
     async def _pause(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float,
-                     keepalive: float = 0.0, encode: Callable[[bytes], bytes] | None = None) -> bool:
+                     keepalive: float = 0.0, encode: Callable[[bytes], bytes] | None = None,
+                     keepalive_frame: bytes = KEEPALIVE) -> bool:
         """Sleep ``seconds`` (sending keep-alive comments every ``keepalive`` s); True if the client left."""
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
@@ -229,7 +233,7 @@ class SimServer(ApiRoutes):
             if now >= end:
                 return False
             if now >= next_ka and encode is not None:
-                writer.write(encode(KEEPALIVE))
+                writer.write(encode(keepalive_frame))
                 await writer.drain()
                 next_ka += keepalive
             await asyncio.sleep(max(0.0, min(0.02, end - now, next_ka - now)))
@@ -239,6 +243,8 @@ class SimServer(ApiRoutes):
             return provider_error_frame(fault) if fault.get("provider") else chat_error_frame(fault)
         if api == "responses":
             return responses_error_frame(fault, seq)
+        if api == "anthropic":
+            return anthropic_error_frame(fault)
         return run_error_frame(fault)
 
     def _shape_frames(self, reply: StreamReply) -> list[bytes]:
@@ -322,7 +328,7 @@ class SimServer(ApiRoutes):
                 if stall_after is not None and i == stall_after:
                     await writer.drain()
                     if await self._pause(reader, writer, fault.float("stall", 1.0), fault.float("keepalive", 0.0),
-                                         encode):
+                                         encode, reply.keepalive or KEEPALIVE):
                         return await hangup()
                 if wall_cut is not None and (i == wall_frames if wall_frames is not None
                                              else loop.time() - started >= wall_cut):

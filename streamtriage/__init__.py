@@ -12,7 +12,9 @@ def instrument(
     headers: dict[str, str] | None = None,
     **opts: Any,
 ) -> Any:
-    """Export OpenAI SDK spans to a streamtriage collector (or any OTLP/HTTP endpoint).
+    """Export OpenAI and Anthropic SDK spans to a streamtriage collector (or any OTLP/HTTP endpoint).
+
+    The Anthropic hook patches ``anthropic`` only once the app imports it.
 
     ``endpoint`` is the collector's base URL (``http://127.0.0.1:4318``); without it the standard
     ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` apply. Reuses the

@@ -1,7 +1,7 @@
 """``streamtriage demo``: from zero to explained failures in one command.
 
 Starts the collector on the embedded chDB store and the fault simulator, runs every scenario of the
-catalogue through the real ``openai`` SDK with the hooks installed (sync and async), has the
+catalogue through the real ``openai`` and ``anthropic`` SDKs with the hooks installed (sync and async), has the
 classifier label them and prints what each app saw next to the knowledge-base entry that explains
 it. The exit code is 0 only when every scenario got its expected label.
 """
@@ -46,6 +46,7 @@ def demo(
         classify_and_fetch,
         match,
         run_catalogue,
+        sdk_versions,
     )
 
     # The terminal's width (COLUMNS when not a terminal, else 80); with --json stdout holds only the JSON.
@@ -87,7 +88,7 @@ def demo(
         verdicts = match(runs, labels)
     finally:
         svc.stop()
-    title = f"{len(verdicts)} scenario runs, openai {runs[0].sdk if runs else '?'}"
+    title = f"{len(verdicts)} scenario runs, {sdk_versions(runs)}"
     if as_json:
         typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=1, default=str))
     for line in summary_lines(verdicts):

@@ -1,7 +1,7 @@
 """Run the simulator's scenario catalogue end to end and check the labels that come back.
 
 One place for the loop that ``streamtriage demo`` and the classifier's accuracy test share: each
-scenario runs with the real ``openai`` SDK, instrumented, against the fault simulator, inside a
+scenario runs with the real ``openai`` (or ``anthropic``) SDK, instrumented, against the fault simulator, inside a
 parent span of its own so that every call it makes (including polls tied to an earlier create)
 lands in one trace. Labels are then matched back to scenarios by trace id, never by timing.
 """
@@ -117,6 +117,8 @@ class SimulatorProcess:
 def describe_observation(obs: Any) -> str:
     """A short 'what the app saw' line: the exception it caught, or how the stream ended."""
     exc = getattr(obs, "exception", None)
+    if getattr(obs, "gave_up", False) and not getattr(obs, "polls", 0) and obs.event_count:
+        return f"stream still open after {obs.event_count} events; the app's deadline abandoned it"
     if getattr(obs, "gave_up", False):
         return f"poll loop still waiting after {obs.polls} polls (status {obs.status or '?'}); app gave up"
     if exc is not None:
@@ -142,7 +144,8 @@ def _warm_sdk() -> None:
         except AttributeError:  # not in this SDK line
             continue
     for module in ("openai.lib.streaming.chat", "openai.lib.streaming.responses", "openai.lib.streaming._assistants",
-                   "openai.types.responses", "openai.types.beta.threads"):
+                   "openai.types.responses", "openai.types.beta.threads", "anthropic.lib.streaming",
+                   "anthropic.types"):
         try:
             importlib.import_module(module)
         except ImportError:
@@ -193,7 +196,7 @@ def run_catalogue(
         with tracer.start_as_current_span(f"scenario {sc.name}", attributes=attrs) as span:
             obs = run_scenario(sc, sim.base_url, mode=mode)
             trace_id = format(span.get_span_context().trace_id, "032x")
-        run = ScenarioRun(sc.name, mode, trace_id, describe_observation(obs), openai.__version__)
+        run = ScenarioRun(sc.name, mode, trace_id, describe_observation(obs), obs.sdk_version)
         if on_run is not None:
             with lock:
                 on_run(run)
@@ -243,6 +246,12 @@ def match(runs: Sequence[ScenarioRun], labels: Sequence[dict[str, Any]]) -> list
     return verdicts
 
 
+def sdk_versions(runs: Sequence[ScenarioRun]) -> str:
+    """The SDKs the runs drove, with versions: ``anthropic 2.17.0, openai 3.60.0``."""
+    sdk_of = {s.name: getattr(s, "sdk", "openai") for s in catalogue()}
+    return ", ".join(sorted({f"{sdk_of.get(r.name, 'openai')} {r.sdk}" for r in runs})) or "?"
+
+
 def accuracy_report(verdicts: Sequence[Verdict]) -> str:
     """Accuracy per expected category and a confusion table, as plain text."""
     per_cat: dict[str, list[bool]] = defaultdict(list)
@@ -252,8 +261,8 @@ def accuracy_report(verdicts: Sequence[Verdict]) -> str:
         per_cat[cat].append(v.ok)
         got = "none" if not v.found else ",".join(sorted(f[1] or "unclassified" for f in v.found))
         confusion[(cat, got)] += 1
-    sdk = verdicts[0].run.sdk if verdicts else "?"
-    lines = [f"classifier accuracy, openai {sdk}: {sum(v.ok for v in verdicts)}/{len(verdicts)} runs", "",
+    sdks = sdk_versions([v.run for v in verdicts])
+    lines = [f"classifier accuracy, {sdks}: {sum(v.ok for v in verdicts)}/{len(verdicts)} runs", "",
              f"{'expected category':<22}{'runs':>6}{'correct':>9}{'accuracy':>10}"]
     for cat in sorted(per_cat):
         oks = per_cat[cat]

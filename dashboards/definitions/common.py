@@ -31,18 +31,25 @@ nothing about the object."""
 LATEST_STATUS = f"argMaxIf(LlmStatus, Timestamp, {POLL_READ_OK})"
 """An object's latest status, from its last successful poll."""
 
+PROVIDER = "if(SpanAttributes['gen_ai.provider.name'] = '', 'openai', SpanAttributes['gen_ai.provider.name'])"
+"""A span's provider (``gen_ai.provider.name``: openai, anthropic); poll spans carry none and poll OpenAI objects."""
+LABEL_PROVIDER = "if(ApiKind = 'messages', 'anthropic', 'openai')"
+"""A label's provider: the labels table has no provider column, and ``messages`` is the one Anthropic API kind."""
+
 CALLS = "LlmSpan = 'call'"
 POLLS = "LlmSpan = 'poll'"
 
 SPAN_FILTERS = (
     "$__conditionalAll(ServiceName IN (${service}), $service)\n"
     "  AND $__conditionalAll(LlmModel IN (${model}), $model)\n"
-    "  AND $__conditionalAll(LlmApi IN (${api}), $api)"
+    "  AND $__conditionalAll(LlmApi IN (${api}), $api)\n"
+    f"  AND $__conditionalAll({PROVIDER} IN (${{provider}}), $provider)"
 )
 LABEL_FILTERS = (
     "$__conditionalAll(ServiceName IN (${service}), $service)\n"
     "  AND $__conditionalAll(Model IN (${model}), $model)\n"
-    "  AND $__conditionalAll(ApiKind IN (${api}), $api)"
+    "  AND $__conditionalAll(ApiKind IN (${api}), $api)\n"
+    f"  AND $__conditionalAll({LABEL_PROVIDER} IN (${{provider}}), $provider)"
 )
 LABELS = "streamtriage_labels FINAL"
 LIVE_LABELS = "IsDeleted = 0 AND Muted = 0"  # not withdrawn, not hidden by a mute (classifier/feedback.py)
@@ -52,9 +59,15 @@ DEFAULT_DATABASE = "default"
 
 
 def filter_variables() -> list[Json]:
-    """Data source plus service / model / API kind, all multi-value with "All" as the default."""
+    """Data source plus provider / service / model / API kind, all multi-value with "All" as the default."""
     return [
         datasource_variable(),
+        query_variable(
+            "provider", "Provider",
+            f"SELECT DISTINCT {PROVIDER} AS provider FROM otel_traces WHERE $__timeFilter(Timestamp) "
+            "AND LlmSpan = 'call' ORDER BY provider",
+            "gen_ai.provider.name of the SDK the call went through: openai, anthropic.",
+        ),
         query_variable(
             "service", "Service",
             "SELECT DISTINCT ServiceName FROM otel_traces WHERE $__timeFilter(Timestamp) AND LlmSpan != '' "
@@ -70,7 +83,7 @@ def filter_variables() -> list[Json]:
         query_variable(
             "api", "API kind",
             "SELECT DISTINCT LlmApi FROM otel_traces WHERE $__timeFilter(Timestamp) AND LlmApi != '' ORDER BY LlmApi",
-            "streamtriage.api: chat.completions, responses, assistants.runs, vector_stores.*",
+            "streamtriage.api: chat.completions, responses, assistants.runs, vector_stores.*, messages (Anthropic)",
         ),
     ]
 

@@ -4,7 +4,7 @@ each SDK line's Python; standard library only, streamtriage need not be installe
 Reads ``[{"where": ..., "code": ...}]`` as JSON on stdin, prints ``{"sdk": ..., "problems": [...]}``.
 A snippet must compile, import every module it uses, and each import (and each ``module.attr`` chain)
 must resolve with only what ``pip install openai`` brings: the standard library, openai and its
-dependencies. Imports guarded by ``except ImportError`` are optional.
+dependencies (a snippet that imports ``anthropic``: what ``pip install anthropic`` brings). Imports guarded by ``except ImportError`` are optional.
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def sdk_modules() -> set[str]:
-    """Top-level modules that ``pip install openai`` provides: openai and its dependency closure."""
+def sdk_modules(sdk: str = "openai") -> set[str]:
+    """Top-level modules that ``pip install SDK`` provides: the SDK and its dependency closure."""
     seen: set[str] = set()
-    todo = ["openai"]
+    todo = [sdk]
     while todo:
         name = _norm(todo.pop())
         if name in seen:
@@ -123,7 +123,8 @@ def check(where: str, code: str, allowed: set[str]) -> list[str]:
 def _import(where: str, module: str, name: str | None, optional: bool, allowed: set[str]) -> list[str]:
     top = module.split(".")[0]
     if top not in sys.stdlib_module_names and top not in allowed:
-        return [] if optional else [f"{where}: imports {module}, which `pip install openai` does not install"]
+        sdk = "anthropic" if "anthropic" in allowed else "openai"
+        return [] if optional else [f"{where}: imports {module}, which `pip install {sdk}` does not install"]
     try:
         mod = importlib.import_module(module)
         if name is not None and not hasattr(mod, name):
@@ -153,12 +154,17 @@ def _resolve(where: str, module: str, attrs: list[str]) -> list[str]:
     return []
 
 
+def _imports_anthropic(code: str) -> bool:
+    return re.search(r"^\s*(import|from)\s+anthropic\b", code, re.M) is not None
+
+
 def main() -> None:
     import openai
 
     snippets = json.load(sys.stdin)
-    allowed = sdk_modules()
-    problems = [p for s in snippets for p in check(s["where"], s["code"], allowed)]
+    allowed = {sdk: sdk_modules(sdk) for sdk in ("openai", "anthropic")}
+    problems = [p for s in snippets
+                for p in check(s["where"], s["code"], allowed["anthropic" if _imports_anthropic(s["code"]) else "openai"])]
     json.dump({"sdk": openai.__version__, "problems": problems}, sys.stdout)
 
 

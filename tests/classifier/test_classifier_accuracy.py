@@ -1,9 +1,10 @@
 """End to end accuracy: every simulator scenario, real SDK -> hook -> OTLP -> collector -> chDB ->
 classifier, must get its expected label; healthy scenarios must get none.
 
-openai 3.x runs in this interpreter and openai 1.x and 2.x from their virtualenvs
-(tests/support/sdk_lines.py, built by scripts/sdk-matrix.sh), all at once against one collector, each through ``python -m streamtriage.scenario_suite`` (the runner the
-demo uses). Labels are matched to scenarios by trace id. Prints accuracy per expected category and a
+openai 3.x and anthropic 2.x run in this interpreter, openai 1.x (with anthropic 0.x) and 2.x from their
+virtualenvs (tests/support/sdk_lines.py, built by scripts/sdk-matrix.sh), all at once against one
+collector, each through ``python -m streamtriage.scenario_suite`` (the runner the demo uses;
+tests/support/accuracy_run.py). Labels are matched to scenarios by trace id. Prints accuracy per expected category and a
 confusion table (``-s`` shows it; also written to bench/results/classifier_accuracy.txt). Thresholds are
 shortened through the collector's environment, as an operator sets their own limits; the proxy limit
 is the simulated proxy's 1.5 s wall-clock cut. Scenarios run one at a time per SDK line (the two lines
@@ -13,33 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from streamtriage.scenario_suite import (
-    SHORT_THRESHOLDS,
-    ScenarioRun,
-    accuracy_report,
-    catalogue,
-    classify_and_fetch,
-    match,
-)
+from streamtriage.scenario_suite import accuracy_report, catalogue
 from streamtriage.simulator.scenarios_evidence import evidence_run, evidence_scenarios
-from tests.support.collector_proc import collector_process
-from tests.support.sdk_lines import OLDER_LINES, matrix_disabled, python_for
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _pythons() -> dict[str, str]:
-    pythons = {"sdk3": sys.executable}
-    if not matrix_disabled():
-        pythons.update({f"sdk{major}": str(python_for(major)) for major in sorted(OLDER_LINES)})
-    return pythons
-
+from tests.support.accuracy_run import REPO, run_lines
 
 EVIDENCE = {s.name for s in evidence_scenarios()}
 
@@ -62,30 +43,9 @@ def test_every_scenario_gets_its_expected_label(tmp_path: Path, group: str) -> N
     modes = "sync,async" if os.environ.get("STREAMTRIAGE_ACCURACY_ASYNC") else "sync"
     names = list(evidence_run()) if group == "evidence" else [s.name for s in catalogue() if _group(s.name) == group]
     assert names, group
-    with collector_process(tmp_path, env=SHORT_THRESHOLDS) as svc:
-        procs = {}
-        for tag, python in _pythons().items():
-            out = tmp_path / f"runs-{tag}.json"
-            procs[tag] = (out, subprocess.Popen(
-                [python, "-m", "streamtriage.scenario_suite", "--collector", svc.url, "--out", str(out),
-                 "--service", f"accuracy-{tag}", "--modes", modes, "--workers", "1", *names], cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"}))
-        runs: dict[str, list[ScenarioRun]] = {}
-        for tag, (out, proc) in procs.items():
-            try:
-                _, err = proc.communicate(timeout=400)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-            assert proc.returncode == 0, err[-3000:]
-            runs[tag] = [ScenarioRun(**r) for r in json.loads(out.read_text())]
-        labels = classify_and_fetch(svc.url)
-
     texts, ok = [], True
-    for tag, tag_runs in runs.items():
-        assert tag_runs, f"{tag}: no scenario ran"
-        verdicts = match(tag_runs, labels)
+    for tag, verdicts in run_lines(tmp_path, modes, names).items():
+        assert verdicts, f"{tag}: no scenario ran"
         texts.append(accuracy_report(verdicts))
         ok = ok and all(v.ok for v in verdicts)
         uncategorised = [lb for v in verdicts for lb in v.labels if not lb.get("Category")]

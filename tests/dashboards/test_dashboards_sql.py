@@ -60,7 +60,8 @@ def test_variables_list_what_was_ingested(dataset: Any) -> None:
     t = dataset.truth
     values = {q.title: {next(iter(r.values())) for r in run(dataset, HEALTH, q.sql)}
               for q in variable_queries(DASHES[HEALTH])}
-    assert values == {"service": t.services, "model": t.models, "api": t.apis}
+    # the synthetic calls all come from the openai hook (gen_ai.provider.name = openai)
+    assert values == {"provider": {"openai"}, "service": t.services, "model": t.models, "api": t.apis}
 
 
 def test_health_stats_show_the_injected_failures(dataset: Any) -> None:
@@ -186,3 +187,14 @@ def test_hang_threshold_variable_is_interpolated_raw(dataset: Any) -> None:
     t = dataset.truth
     hung = panel(dataset, RUNS, "Hangs currently open", hang_after_s=Variable("hang_after_s", ("1000",)))
     assert {r["object_id"] for r in hung} == {"run_hang"} and "file_stuck" in t.hung_objects
+
+
+def test_provider_filter_narrows_calls_and_incidents(dataset: Any) -> None:
+    """The provider variable (gen_ai.provider.name; labels: by API kind) filters spans and labels alike."""
+    t = dataset.truth
+    openai_ = pick("provider", "openai")
+    anthropic_ = pick("provider", "anthropic")
+    assert one(dataset, HEALTH, "Calls", provider=openai_) == one(dataset, HEALTH, "Calls") > 0
+    assert one(dataset, HEALTH, "Calls", provider=anthropic_) == 0  # the synthetic data is OpenAI only
+    assert one(dataset, INCIDENTS, "Classified incidents", provider=openai_) == sum(t.categories.values())
+    assert one(dataset, INCIDENTS, "Classified incidents", provider=anthropic_) == 0

@@ -6,16 +6,13 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-import openai
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from streamtriage.instrumentation import OpenAIInstrumentor, reset_stats, stats
+from streamtriage.instrumentation import AnthropicInstrumentor, OpenAIInstrumentor, reset_stats, stats
 from streamtriage.simulator.drivers import run_scenario
 from streamtriage.simulator.scenarios import Scenario
-
-SDK = openai.__version__
 
 # Outcomes the hook cannot observe as the catalogue states them, with the reason (see the report):
 # the app raises inside a plain ``for`` loop (no ``with``, no close), so nothing reaches the hook
@@ -44,14 +41,16 @@ def check_scenario(base_url: str, sc: Scenario, mode: str) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    inst = OpenAIInstrumentor()
+    insts = (OpenAIInstrumentor(), AnthropicInstrumentor())
     reset_stats()
-    inst.instrument(tracer_provider=provider, flush_after_ms=200)
+    for inst in insts:
+        inst.instrument(tracer_provider=provider, flush_after_ms=200)
     try:
         hooked = run_scenario(sc, base_url, mode)
         gc.collect()
     finally:
-        inst.uninstrument()
+        for inst in insts:
+            inst.uninstrument()
     assert stats()["hook_errors"] == 0, stats()["last_error"]
     assert stats()["calls_started"] == stats()["calls_ended"]  # nothing left open
     check_run(sc, bare, hooked, list(exporter.get_finished_spans()))
@@ -67,7 +66,8 @@ def check_run(sc: Scenario, bare: Any, hooked: Any, spans: list[Any]) -> None:
     calls = _top_level_calls(spans)
     assert calls, "no call span"
     a = calls[-1].attributes
-    expected_outcome = sc.outcome(SDK)
+    sdk = hooked.sdk_version  # the SDK the scenario drove (openai or anthropic)
+    expected_outcome = sc.outcome(sdk)
     if sc.name in UNOBSERVABLE_APP_ERROR:
         # async: asyncio.run() finalises the abandoned async generator (generator_exit) before any GC pass
         assert a["streamtriage.outcome"] == "cancelled", dict(a)
@@ -93,7 +93,7 @@ def check_run(sc: Scenario, bare: Any, hooked: Any, spans: list[Any]) -> None:
         assert a["gen_ai.response.finish_reasons"][0] == ""
     if sc.expected_status is not None and expected_outcome != "http_error":
         assert a.get("streamtriage.status") == sc.expected_status, dict(a)
-    view = sc.view(SDK)
+    view = sc.view(sdk)
     if view.exception and expected_outcome in ("transport_error", "timeout", "http_error", "error_event", "error"):
         assert a["error.type"] == view.exception
         assert a["streamtriage.exception.chain"][0] == view.exception

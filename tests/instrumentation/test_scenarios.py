@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from streamtriage.instrumentation import OpenAIInstrumentor, reset_stats, stats
+from streamtriage.instrumentation import AnthropicInstrumentor, OpenAIInstrumentor, reset_stats, stats
 from streamtriage.simulator import run_simulator
 from streamtriage.simulator.drivers import run_scenario
 from streamtriage.simulator.scenarios import SCENARIOS, Scenario
@@ -40,9 +40,10 @@ def runs() -> Iterator[dict[tuple[str, str], tuple[Any, Any, list[Any]]]]:
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         tracer = provider.get_tracer("scenario-test")
-        inst = OpenAIInstrumentor()
+        insts = (OpenAIInstrumentor(), AnthropicInstrumentor())
         reset_stats()
-        inst.instrument(tracer_provider=provider, flush_after_ms=200)
+        for inst in insts:
+            inst.instrument(tracer_provider=provider, flush_after_ms=200)
 
         def hooked_run(key: tuple[Scenario, str]) -> tuple[Any, int]:
             with tracer.start_as_current_span(f"scenario {key[0].name} {key[1]}") as root:
@@ -53,7 +54,8 @@ def runs() -> Iterator[dict[tuple[str, str], tuple[Any, Any, list[Any]]]]:
             hooked = {k: hooked_run(k) for k in keys}
             gc.collect()  # abandoned streams are finalised now
         finally:
-            inst.uninstrument()
+            for inst in insts:
+                inst.uninstrument()
     health = stats()
     assert health["hook_errors"] == 0, health["last_error"]
     assert health["calls_started"] == health["calls_ended"]  # no call span left open

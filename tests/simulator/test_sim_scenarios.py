@@ -37,22 +37,23 @@ def _ids() -> list[str]:
 
 
 def _check(sc: Scenario, obs: Observation, log: list[dict]) -> None:
-    view = sc.view(SDK)
-    where = f"{sc.name} [{obs.mode}, openai {SDK}]: {obs.to_dict()}"
+    sdk = obs.sdk_version  # the version of the SDK the scenario drove (openai or anthropic)
+    view = sc.view(sdk)
+    where = f"{sc.name} [{obs.mode}, {sc.sdk} {sdk}]: {obs.to_dict()}"
     assert obs.exception_type == view.exception, where
     if view.cause is not None:
         assert obs.exception is not None and obs.exception.cause == view.cause, where
     if view.events is not None:
         assert obs.event_count == view.events, where
-    if sc.api == "chat.completions":
+    if sc.api in ("chat.completions", "messages"):  # Anthropic: stop_reason
         assert obs.finish_reason == sc.expected_finish_reason, where
     if sc.expected_status is not None and not (sc.gives_up and "create_and_poll" in sc.call):
         assert obs.status == sc.expected_status, where
     assert obs.gave_up == sc.gives_up, where
     attempts = primary_requests(log, sc)
-    assert len(attempts) == sc.attempts(SDK), f"{where}\nlog: {attempts}"
-    if sc.attempts(SDK) > 1:  # the SDK's own retries, numbered by x-stainless-retry-count
-        assert [e["retry_count"] for e in attempts] == list(range(sc.attempts(SDK))), attempts
+    assert len(attempts) == sc.attempts(sdk), f"{where}\nlog: {attempts}"
+    if sc.attempts(sdk) > 1:  # the SDK's own retries, numbered by x-stainless-retry-count
+        assert [e["retry_count"] for e in attempts] == list(range(sc.attempts(sdk))), attempts
     if obs.exception is not None:
         assert obs.exception.chain[0] == obs.exception.type
         if view.exception and view.exception.startswith(("openai.APIConnectionError", "openai.APITimeoutError")):
