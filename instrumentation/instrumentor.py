@@ -57,7 +57,7 @@ class OpenAIInstrumentor(BaseInstrumentor):
             flush_after_ms=flush_ms,
             flush_after_events=int(kwargs.get("flush_after_events", 256)),
             capture_content=bool(kwargs.get("capture_content", _env_bool("STREAMTRIAGE_CAPTURE_CONTENT", False))),
-            static_attributes=patches._sdk_attributes(),
+            static_attributes=patches.sdk_attributes(),
             flusher=flusher,
             registry=Registry(int(kwargs.get("registry_size", 10_000))),
         )
