@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from streamtriage.contract.facts import is_truncated
+
 from . import otlp_decode as otlp
 from .span_rows import INSERT_COLUMNS, convert
 
@@ -40,7 +42,6 @@ class Decoded:
 
 
 _SERVICE, _ATTRS, _STATUS = (INSERT_COLUMNS.index(c) for c in ("ServiceName", "SpanAttributes", "StatusCode"))
-_TRUNCATED_REASONS = frozenset({"max_output_tokens", "max_completion_tokens", "max_prompt_tokens"})
 
 
 # A job the call created but that had not ended when the call returned (a run or background response
@@ -63,8 +64,8 @@ def metrics_outcome(attrs: dict[str, Any]) -> str:
 def tally_calls(rows: list[list[Any]]) -> tuple[tuple[CallKey, int, int], ...]:
     """Call spans (span contract §1) counted by their labels, and how many were cut by a token budget.
 
-    The truncation test matches the dashboards' (``finish_reason`` length, or an incomplete reason
-    naming a token budget), so the Prometheus and Grafana rules agree.
+    Truncation is ``contract.facts.is_truncated``, the Python form of the SQL the dashboards and the
+    Grafana alert count, so the Prometheus and Grafana rules agree.
     """
     counts: dict[CallKey, list[int]] = {}
     for row in rows:
@@ -75,8 +76,7 @@ def tally_calls(rows: list[list[Any]]) -> tuple[tuple[CallKey, int, int], ...]:
                metrics_outcome(attrs), row[_STATUS])
         c = counts.setdefault(key, [0, 0])
         c[0] += 1
-        reasons = attrs.get("gen_ai.response.finish_reasons", "")
-        if reasons.startswith('["length"') or attrs.get("streamtriage.incomplete_reason") in _TRUNCATED_REASONS:
+        if is_truncated(attrs):
             c[1] += 1
     return tuple((k, n, t) for k, (n, t) in counts.items())
 
