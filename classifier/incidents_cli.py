@@ -106,11 +106,11 @@ def _require_store(settings: Any) -> None:
 def _classify_direct(store: Any, thresholds: Any, kb: Any = None) -> None:
     from streamtriage.classifier.service import Classifier
 
-    class _Client:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(store._c(), name)
-
-    Classifier(_Client(), store.database, lock=store._lock, thresholds=thresholds, kb=kb).run_once()
+    client = store.open_client()
+    try:
+        Classifier(client, store.database, thresholds=thresholds, kb=kb).run_once()
+    finally:
+        client.close()
 
 
 def _table(rows: list[dict[str, Any]], since: str) -> None:

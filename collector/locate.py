@@ -91,7 +91,7 @@ def locate(settings: Settings) -> Iterator[Location]:
         yield Location(url=str(info["url"]), token=settings.reader_token)
         return
     lock = service_lock.acquire(settings.state_path)
-    store = Store(settings, on_connect=_migrate)
+    store = Store(settings)
     try:
         store.connect()
         yield Location(store=store)
@@ -101,9 +101,3 @@ def locate(settings: Settings) -> Iterator[Location]:
         store.close()
         lock.release()
 
-
-def _migrate(store: Store) -> None:
-    from .migrate import apply_migrations
-
-    s = store.settings
-    apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days, s.cluster)

@@ -1,16 +1,15 @@
 """The classifier inside the collector: ``POST /api/classify``, ``GET /api/kb``, ``GET /api/kb/{id}``, and
 the background loop that classifies continuously (listed in ``app.EXTENSIONS``).
 
-The loop runs an incremental pass plus a sweep of open calls every ``STREAMTRIAGE_CLASSIFY_INTERVAL_S``
-seconds (default 5; 0 turns it off) in a worker thread, on its own client of the store (so it never
-waits behind the writer or the API). Thresholds come from ``serve --threshold`` flags, then the environment, then the defaults
+The loop runs an incremental pass plus a sweep of open calls every ``classify_interval_s`` seconds
+(``Settings``; ``STREAMTRIAGE_CLASSIFY_INTERVAL_S``, default 5, 0 turns it off) in a worker thread,
+on a client of its own (``Store.open_client``), so it never waits behind the writer or the API. Thresholds come from ``serve --threshold`` flags, then the environment, then the defaults
 (``classifier/thresholds.py``).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -25,46 +24,6 @@ router = APIRouter(prefix="/api", tags=["classifier"])
 KEY = "classifier"
 
 
-class _OwnClient:
-    """The classifier's own clickhouse-connect client on the collector's store (chDB allows several
-    clients on one directory in a process), so a pass never holds the writer's or the API's lock.
-    Opened lazily after the store is connected and migrated; a server connection that failed is
-    reopened on the next use."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._client: Any = None
-
-    def _get(self) -> Any:
-        if self._client is None:
-            from .store import _open_client
-
-            self._store._c()  # connects and migrates first
-            self._client = _open_client(self._store.settings, self._store.database)
-        return self._client
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._get(), name)
-        if not callable(attr):
-            return attr
-
-        def call(*a: Any, **kw: Any) -> Any:
-            try:
-                return attr(*a, **kw)
-            except Exception:
-                if not self._store.settings.is_embedded:
-                    self._client = None
-                raise
-        return call
-
-    def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
-                self._client = None
-
-
 def _classifier(state: CollectorState) -> Any:
     clf = state.extras.get(KEY)
     if clf is None:
@@ -72,7 +31,7 @@ def _classifier(state: CollectorState) -> Any:
         from streamtriage.classifier.thresholds import Thresholds
         from streamtriage.classifier.user_kb import load_with_user
 
-        client = _OwnClient(state.store)
+        client = state.store.open_client()
         clf = Classifier(client, state.store.database, kb=load_with_user(state.settings.kb_dir),
                          thresholds=Thresholds.from_env(flags=state.settings.thresholds))
         state.extras[KEY] = clf
@@ -156,7 +115,7 @@ async def _loop(state: CollectorState, interval: float) -> None:
 
 
 def startup(state: CollectorState) -> None:
-    interval = float(os.environ.get("STREAMTRIAGE_CLASSIFY_INTERVAL_S", "5"))
+    interval = state.settings.classify_interval_s
     _classifier(state)  # load and validate the KB at start: a broken rule fails the service early
     if interval > 0:
         state.extras["classifier_task"] = asyncio.get_running_loop().create_task(_loop(state, interval))

@@ -13,6 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .gauges import StoreGauges
 from .metrics import Metrics
 from .service_lock import ServiceLock
 from .settings import Settings
@@ -80,6 +81,7 @@ class CollectorState:
     # Free slots for other components' startup hooks (e.g. the classifier's background task).
     extras: dict[str, Any] = field(default_factory=dict)
     decoder: concurrent.futures.Executor | None = None
+    gauges: StoreGauges = field(default_factory=StoreGauges)
 
     async def decode(self, fn: Callable[..., T], *args: Any) -> T:
         if self.decoder is None:

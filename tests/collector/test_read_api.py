@@ -6,6 +6,7 @@ written the way the classifier writes them (rows into ``streamtriage_labels``)."
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -30,13 +31,13 @@ def _label(trace: str, span: str, kb: str, category: str, version: int, deleted:
 @pytest.fixture
 def app_client(chdb_path: Path, fresh_database: str, tmp_path: Path):
     settings = Settings(store=f"chdb://{chdb_path}", database=fresh_database, state_dir=str(tmp_path),
-                        decode_workers=0)
+                        decode_workers=0, gauges_refresh_s=0.1)
     with TestClient(create_app(settings)) as client:
         yield client, client.app.state.collector.store
 
 
 def _write_labels(store, rows: list[list]) -> None:
-    store._c().insert("streamtriage_labels", rows, column_names=LABEL_COLUMNS, database=store.database)
+    store.write_labels(rows, LABEL_COLUMNS)
 
 
 def test_stream_label_relabel_withdraw_and_incident_filters(app_client) -> None:
@@ -69,8 +70,11 @@ def test_stream_label_relabel_withdraw_and_incident_filters(app_client) -> None:
     since = (old - timedelta(hours=1)).isoformat()
     assert other in {r["TraceId"] for r in client.get("/api/incidents", params={"since": since}).json()}
 
-    metrics = client.get("/metrics").text
-    assert 'streamtriage_incidents{category="timeout"} 2' in metrics
+    # /metrics reads the gauges the service refreshes in the background (gauges_refresh_s), not the store.
+    deadline = time.monotonic() + 10
+    while 'streamtriage_incidents{category="timeout"} 2' not in client.get("/metrics").text:
+        assert time.monotonic() < deadline, client.get("/metrics").text
+        time.sleep(0.05)
 
     # Withdrawn (IsDeleted=1 with a higher Version): gone from incidents and from the stream.
     _write_labels(store, [_label(tid, sid, "llm/read-timeout-mid-stream", "timeout", 3, deleted=1)])

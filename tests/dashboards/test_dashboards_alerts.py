@@ -14,9 +14,9 @@ import pytest
 
 from streamtriage.dashboards import thresholds as T
 from streamtriage.dashboards.alerts import RULES, render_alert_rules
-from streamtriage.dashboards.export import ExportOptions, render_dashboards
 from streamtriage.dashboards.definitions import stream_health
 from streamtriage.dashboards.definitions.common import IS_TRUNCATED
+from streamtriage.dashboards.export import ExportOptions, render_dashboards
 from streamtriage.dashboards.macros import QueryContext, Variable, expand_alert_sql, expand_panel_sql
 from streamtriage.dashboards.queries import context_for
 
