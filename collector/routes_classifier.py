@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from .api_models import ClassifyResult, KbEntry, KbSummary
 from .deps import ReadAuthDep
 from .state import CollectorState
 
@@ -44,14 +45,14 @@ def _state(request: Request) -> CollectorState:
 
 
 @router.post("/classify", summary="Run a classification pass now (incremental + open-call sweep)")
-async def classify_now(request: Request, _auth: ReadAuthDep) -> dict[str, Any]:
+async def classify_now(request: Request, _auth: ReadAuthDep) -> ClassifyResult:
     state = _state(request)
     clf = _classifier(state)
     # Everything acknowledged so far is classified: a 200 may mean "spooled", so replay it first.
     if not await state.writer.flush(timeout=30.0):
         log.warning("classifying before the spool was replayed: the store is slow or down")
     try:
-        return await run_in_threadpool(clf.run_once)
+        return ClassifyResult.model_validate(await run_in_threadpool(clf.run_once))
     except Exception as exc:  # noqa: BLE001 - report, do not crash the API
         log.exception("classification pass failed")
         raise HTTPException(503, f"classification failed: {exc}") from exc
@@ -65,15 +66,16 @@ def _stats(clf: Any) -> dict[str, Any]:
 
 
 @router.get("/kb", summary="Knowledge-base entries with prior and observed fix rates")
-async def kb_list(request: Request, _auth: ReadAuthDep) -> list[dict[str, Any]]:
+async def kb_list(request: Request, _auth: ReadAuthDep) -> list[KbSummary]:
     from streamtriage.classifier.render import kb_summary
 
     clf = _classifier(_state(request))
     stats = await run_in_threadpool(_stats, clf)
-    return kb_summary(clf.kb, stats)
+    return [KbSummary.model_validate(row) for row in kb_summary(clf.kb, stats)]
 
 
-@router.get("/kb/{kb_id:path}", summary="One knowledge-base entry as JSON or Markdown", response_model=None)
+@router.get("/kb/{kb_id:path}", summary="One knowledge-base entry as JSON or Markdown (format=md)",
+            response_model=KbEntry, responses={200: {"content": {"text/markdown": {}}}})
 async def kb_entry(
     request: Request,
     kb_id: str,
@@ -90,7 +92,7 @@ async def kb_entry(
     stats = (await run_in_threadpool(_stats, clf)).get(kb_id)
     if format == "md":
         return PlainTextResponse(entry_markdown(entry, lang, stats), media_type="text/markdown; charset=utf-8")
-    return entry_json(entry, lang, stats)
+    return KbEntry.model_validate(entry_json(entry, lang, stats))
 
 
 def _sharded_pass(clf: Any, replicas: Any) -> None:
