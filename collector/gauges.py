@@ -82,14 +82,8 @@ async def _loop(state: CollectorState, interval: float) -> None:
 def startup(state: CollectorState) -> None:
     interval = state.settings.gauges_refresh_s
     if interval > 0:
-        state.extras[TASK] = asyncio.get_running_loop().create_task(_loop(state, interval))
+        state.start_task(TASK, _loop(state, interval))
 
 
 async def shutdown(state: CollectorState) -> None:
-    task = state.extras.pop(TASK, None)
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
+    await state.stop_task(TASK)

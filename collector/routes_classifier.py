@@ -120,17 +120,11 @@ def startup(state: CollectorState) -> None:
     interval = state.settings.classify_interval_s
     _classifier(state)  # load and validate the KB at start: a broken rule fails the service early
     if interval > 0:
-        state.extras["classifier_task"] = asyncio.get_running_loop().create_task(_loop(state, interval))
+        state.start_task("classifier_task", _loop(state, interval))
 
 
 async def shutdown(state: CollectorState) -> None:
-    task = state.extras.pop("classifier_task", None)
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
+    await state.stop_task("classifier_task")
     client = state.extras.pop(KEY + "_client", None)
     if client is not None:
         client.close()

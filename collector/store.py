@@ -16,9 +16,9 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from .migrate import apply_migrations
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.summary import QuerySummary
 
 log = logging.getLogger("streamtriage.collector")
+R = TypeVar("R")
 
 TRACES_TABLE = "otel_traces"
 LABELS_TABLE = "streamtriage_labels"
@@ -245,8 +246,7 @@ class Store:
 
 class StoreClient:
     """A clickhouse-connect client of its own on a ``Store`` (chDB allows several clients on one
-    directory in a process). Opened lazily; on a server store a call that failed drops the client so
-    the next call reconnects (the embedded engine cannot be reopened in-process, so it is kept)."""
+    directory in a process), opened lazily; the methods the classifier uses, typed."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -262,40 +262,30 @@ class StoreClient:
             self._client = _open_client(self._store.settings, self._store.database)
         return self._client
 
-    def _failed(self) -> None:
-        if not self._store.settings.is_embedded:
-            self._client = None
+    def _using(self, call: Callable[[Client], R]) -> R:
+        """Run ``call`` on the client; on a server store a failure drops it so the next call reconnects
+        (the embedded engine cannot be reopened in-process, so it is kept)."""
+        try:
+            return call(self._get())
+        except Exception:
+            if not self._store.settings.is_embedded:
+                self._client = None
+            raise
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None,
               settings: dict[str, Any] | None = None) -> QueryResult:
-        try:
-            return self._get().query(sql, parameters=parameters, settings=settings)
-        except Exception:
-            self._failed()
-            raise
+        return self._using(lambda c: c.query(sql, parameters=parameters, settings=settings))
 
     def query_row_block_stream(self, sql: str, parameters: dict[str, Any] | None = None,
                                settings: dict[str, Any] | None = None) -> StreamContext:
-        try:
-            return self._get().query_row_block_stream(sql, parameters=parameters, settings=settings)
-        except Exception:
-            self._failed()
-            raise
+        return self._using(lambda c: c.query_row_block_stream(sql, parameters=parameters, settings=settings))
 
     def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str],
                database: str | None = None) -> QuerySummary:
-        try:
-            return self._get().insert(table, data, column_names=column_names, database=database)
-        except Exception:
-            self._failed()
-            raise
+        return self._using(lambda c: c.insert(table, data, column_names=column_names, database=database))
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        try:
-            return self._get().command(sql, parameters=parameters)
-        except Exception:
-            self._failed()
-            raise
+        return self._using(lambda c: c.command(sql, parameters=parameters))
 
     def close(self) -> None:
         client, self._client = self._client, None
