@@ -92,7 +92,7 @@ def test_every_scenario_gets_its_expected_label(tmp_path: Path, group: str) -> N
         assert not uncategorised, f"{tag}: incidents without a category: {uncategorised}"
         for v in verdicts:  # a provider's own stop is an incident that names the value it saw
             if v.run.name in NAMES_THE_VALUE and v.best is not None:
-                said = " ".join(json.loads(v.best.get("Evidence") or "{}").get("matched", []))
+                said = " ".join(v.best.get("evidence") or [])
                 assert f'finish_reason "{NAMES_THE_VALUE[v.run.name]}"' in said, (tag, v.run.name, said)
     text = "\n\n".join(texts)
     print("\n" + text)
