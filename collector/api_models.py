@@ -182,6 +182,55 @@ class KbSummary(BaseModel):
     fix_rate_observed: float | None
 
 
+class FeedbackEntry(BaseModel):
+    """A verdict on a call's label, or a mute of an entry for a service (``classifier/feedback.py``)."""
+
+    kind: str = Field(description="confirm | wrong | clear | mute | unmute")
+    trace_id: str = ""
+    span_id: str = ""
+    service: str = ""
+    kb_id: str = Field("", description="The entry the rules chose (verdict) or the muted entry.")
+    right_kb_id: str = Field("", description="With `wrong`: the entry that applies ('' = not an incident).")
+    author: str = ""
+    note: str = ""
+    at: datetime | str | None = None
+
+
+class VerdictResult(BaseModel):
+    """``POST /api/labels/{trace_id}/feedback``: the verdict recorded and the call's label after it."""
+
+    feedback: FeedbackEntry
+    label: Incident | None
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> VerdictResult:
+        """From ``feedback.give_verdict``'s answer (its label is a labels-table row)."""
+        label = raw.get("label")
+        return cls(feedback=FeedbackEntry(**raw["feedback"]), label=Incident.from_row(label) if label else None)
+
+
+class MuteResult(BaseModel):
+    """``POST``/``DELETE /api/mutes``: the mute recorded and how many live labels it re-marked."""
+
+    feedback: FeedbackEntry
+    relabelled: int
+
+
+class Precision(BaseModel):
+    kb_id: str
+    confirmed: int
+    wrong: int
+    precision: float
+
+
+class FeedbackSummary(BaseModel):
+    """``GET /api/feedback``: verdicts and mutes in force, and the precision per entry."""
+
+    verdicts: list[FeedbackEntry]
+    mutes: list[FeedbackEntry]
+    precision: list[Precision]
+
+
 class KbObserved(BaseModel):
     """What the store has seen of an entry: labelled calls and how many a later clean call fixed."""
 
