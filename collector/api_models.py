@@ -18,17 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+class ApiModel(BaseModel):
+    """Built from what the classifier and the store return: a field the producer adds without adding it
+    here is an error in the tests, not a value the API silently drops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def snake(name: str) -> str:
     """``TraceId`` -> ``trace_id``, ``LlmTtfeMs`` -> ``llm_ttfe_ms``, ``Events.Name`` -> ``events_name``."""
     return _CAMEL.sub("_", name.replace(".", "")).lower()
 
 
-class Alternative(BaseModel):
+class Alternative(ApiModel):
     kb_id: str
     confidence: float
 
 
-class LabelFields(BaseModel):
+class LabelFields(ApiModel):
     """What the classifier decided about one call."""
 
     trace_id: str
@@ -47,7 +54,7 @@ class ClassifiedLabel(LabelFields):
     """A label written by a classification pass."""
 
 
-class PassSummary(BaseModel):
+class PassSummary(ApiModel):
     kind: str
     records: int
     covered: int
@@ -59,7 +66,7 @@ class PassSummary(BaseModel):
     phases: dict[str, float]
 
 
-class ClassifyResult(BaseModel):
+class ClassifyResult(ApiModel):
     """``POST /api/classify``: an incremental pass, then a sweep of the calls still open."""
 
     incremental: PassSummary
@@ -76,6 +83,7 @@ class Incident(LabelFields):
     api: str
     fix_rate_prior: float
     fix_rate_observed: float | None
+    fix_rate_sample: int = Field(description="Calls the observed fix rate is computed from.")
     evidence_count: int
     facts: dict[str, Any] = Field(description="The record's facts the rule read (outcome, terminal_seen, ...).")
     fingerprint: str
@@ -101,6 +109,7 @@ class Incident(LabelFields):
             open=bool(row.get("IsOpen")), timestamp=_iso(row.get("Timestamp")), service=row.get("ServiceName") or "",
             model=row.get("Model") or "", api=row.get("ApiKind") or "", fix_rate_prior=_f(row.get("FixRatePrior")),
             fix_rate_observed=None if observed is None else _f(observed),
+            fix_rate_sample=int(row.get("FixRateSample") or 0),
             evidence_count=int(row.get("EvidenceCount") or 0), facts=facts if isinstance(facts, dict) else {},
             fingerprint=row.get("Fingerprint") or "", outcome=row.get("Outcome") or "",
             rule_version=int(row.get("RuleVersion") or 0), version=int(row.get("Version") or 0),
@@ -109,20 +118,20 @@ class Incident(LabelFields):
         )
 
 
-class SpanEvent(BaseModel):
+class SpanEvent(ApiModel):
     time_unix_nano: int
     name: str
     attributes: dict[str, str]
 
 
-class SpanLink(BaseModel):
+class SpanLink(ApiModel):
     trace_id: str
     span_id: str
     trace_state: str
     attributes: dict[str, str]
 
 
-class Span(BaseModel):
+class Span(ApiModel):
     """One stored span: the ``otel_traces`` columns in snake_case, with nanosecond integers."""
 
     timestamp: str | None
@@ -156,7 +165,7 @@ class Span(BaseModel):
     llm_max_gap_ms: float
 
 
-class Stream(BaseModel):
+class Stream(ApiModel):
     """``GET /api/streams/{trace_id}``: a trace's call, event and poll spans and the call's label."""
 
     trace_id: str
@@ -168,7 +177,7 @@ class Stream(BaseModel):
     labels: list[Incident] = Field(description="Every current label in the trace.")
 
 
-class KbSummary(BaseModel):
+class KbSummary(ApiModel):
     """One knowledge-base entry in ``GET /api/kb``."""
 
     id: str
@@ -180,9 +189,10 @@ class KbSummary(BaseModel):
     has_rule: bool
     evidence_count: int
     fix_rate_observed: float | None
+    fix_rate_sample: int
 
 
-class FeedbackEntry(BaseModel):
+class FeedbackEntry(ApiModel):
     """A verdict on a call's label, or a mute of an entry for a service (``classifier/feedback.py``)."""
 
     kind: str = Field(description="confirm | wrong | clear | mute | unmute")
@@ -196,7 +206,7 @@ class FeedbackEntry(BaseModel):
     at: datetime | str | None = None
 
 
-class VerdictResult(BaseModel):
+class VerdictResult(ApiModel):
     """``POST /api/labels/{trace_id}/feedback``: the verdict recorded and the call's label after it."""
 
     feedback: FeedbackEntry
@@ -209,21 +219,21 @@ class VerdictResult(BaseModel):
         return cls(feedback=FeedbackEntry(**raw["feedback"]), label=Incident.from_row(label) if label else None)
 
 
-class MuteResult(BaseModel):
+class MuteResult(ApiModel):
     """``POST``/``DELETE /api/mutes``: the mute recorded and how many live labels it re-marked."""
 
     feedback: FeedbackEntry
     relabelled: int
 
 
-class Precision(BaseModel):
+class Precision(ApiModel):
     kb_id: str
     confirmed: int
     wrong: int
     precision: float
 
 
-class FeedbackSummary(BaseModel):
+class FeedbackSummary(ApiModel):
     """``GET /api/feedback``: verdicts and mutes in force, and the precision per entry."""
 
     verdicts: list[FeedbackEntry]
@@ -231,13 +241,15 @@ class FeedbackSummary(BaseModel):
     precision: list[Precision]
 
 
-class KbObserved(BaseModel):
+class KbObserved(ApiModel):
     """What the store has seen of an entry: labelled calls and how many a later clean call fixed."""
 
     evidence_count: int
     fix_rate_observed: float | None
+    fix_rate_sample: int
     calls_with_fingerprint: int
     fixed: int
+    fix_rate_definition: str
 
 
 class KbEntry(BaseModel):

@@ -88,7 +88,7 @@ def test_every_scenario_gets_its_expected_label(tmp_path: Path, group: str) -> N
         verdicts = match(tag_runs, labels)
         texts.append(accuracy_report(verdicts))
         ok = ok and all(v.ok for v in verdicts)
-        uncategorised = [lb for v in verdicts for lb in v.labels if not lb.get("Category")]
+        uncategorised = [lb for v in verdicts for lb in v.labels if not lb.get("category")]
         assert not uncategorised, f"{tag}: incidents without a category: {uncategorised}"
         for v in verdicts:  # a provider's own stop is an incident that names the value it saw
             if v.run.name in NAMES_THE_VALUE and v.best is not None:
