@@ -48,6 +48,9 @@ class LabelFields(ApiModel):
     evidence: list[str] = Field(description="The rule clauses that matched.")
     alternatives: list[Alternative] = Field(description="Other entries that matched, best first.")
     open: bool = Field(description="Labelled while still open (no call span yet).")
+    label_source: str = Field(description="`rule` (the knowledge base), `confirmed` or `feedback` (a person's verdict).")
+    rule_kb_id: str = Field(description="The entry the rules chose (differs from kb_id when a verdict overrides it).")
+    muted: bool = Field(description="Hidden by a mute (listed by /api/incidents only with `muted=true`).")
 
 
 class ClassifiedLabel(LabelFields):
@@ -90,9 +93,6 @@ class Incident(LabelFields):
     outcome: str
     rule_version: int
     version: int
-    label_source: str = Field(description="`rule` (the knowledge base) or `feedback` (a person's verdict).")
-    rule_kb_id: str = Field(description="The entry the rules chose, kept when a verdict overrides it.")
-    muted: bool = Field(description="Hidden by a mute (listed only with `muted=true`).")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Incident:
