@@ -24,7 +24,7 @@ def label_text(v: Verdict) -> str:
     if best.get("kb_id"):
         return str(best["kb_id"])
     if best.get("category"):
-        return f"{best['Category']} (no specific entry)"
+        return f"{best['category']} (no specific entry)"
     return UNCLASSIFIED
 
 
