@@ -145,7 +145,8 @@ from openai.types.chat import ChatCompletionChunk
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from streamtriage.instrumentation import OpenAIInstrumentor, calls, observers, patches, routes
+from streamtriage.instrumentation import OpenAIInstrumentor, calls, observers, routes
+from streamtriage.instrumentation.hooks import state, streams
 provider = TracerProvider()
 provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
 OpenAIInstrumentor().instrument(tracer_provider=provider)
@@ -159,9 +160,9 @@ def bare():
     for _ in gen(iter(gen(chunks))): pass
     for _ in gen(iter(gen(sses))): pass
 def hooked():
-    st = calls.CallState(patches._CFG, routes.RequestInfo("chat.completions", "stream", model="m"), {"streamtriage.api": "chat.completions"})
-    for _ in gen(patches._observe_sync(st, gen(chunks), observers.observe_chat)): pass
-    for _ in gen(patches._watch_sse_sync(st, gen(sses))): pass
+    st = calls.CallState(state.CFG, routes.RequestInfo("chat.completions", "stream", model="m"), {"streamtriage.api": "chat.completions"})
+    for _ in gen(streams._observe_sync(st, gen(chunks), observers.observe_chat)): pass
+    for _ in gen(streams._watch_sse_sync(st, gen(sses))): pass
     st.stream_finished()
     provider.force_flush()
 out = {}

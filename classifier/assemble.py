@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from streamtriage.contract.facts import OPEN_CALL_SQL
+
 from .record import ChildPoll, EventAgg, Record, RecordSource, build_record
 
 TRACES = "otel_traces"
@@ -155,7 +157,7 @@ def open_keys_sql(db: str, where: str = "") -> str:
         f"SELECT {G_EXPR} AS g, {K_EXPR} AS k FROM `{db}`.{TRACES} "
         "WHERE Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND LlmSpan IN ('call', 'event', 'poll') "
         + (f"AND {where} " if where else "")
-        + "GROUP BY g, k HAVING countIf(LlmSpan = 'call') = 0"
+        + f"GROUP BY g, k HAVING {OPEN_CALL_SQL}"
     )
 
 

@@ -57,7 +57,9 @@ class Label:
             "kb_id": self.kb_id, "category": self.category, "title": self.title,
             "root_cause": self.root_cause, "confidence": self.confidence,
             "evidence": self.evidence, "alternatives": self.alternatives,
-            "source": self.source, "muted": self.muted,
+            # the names of the labels table's columns as the API gives them (collector/api_models.py)
+            "label_source": self.source, "rule_kb_id": self.kb_id if self.rule_kb_id is None else self.rule_kb_id,
+            "muted": self.muted,
         }
 
 

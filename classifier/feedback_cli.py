@@ -66,27 +66,29 @@ def _run(store: str | None, config: str | None, kb_dir: str | None, method: str,
     typer.echo(json.dumps(out, default=str, ensure_ascii=False, indent=2))
 
 
+def _shape(model: Any, raw: Any) -> Any:
+    """A direct answer in the same JSON shape as the service's (``collector/api_models.py``)."""
+    return model(raw).model_dump(mode="json")
+
+
 def _direct_classifier(store: Any, settings: Any) -> Any:
     from streamtriage.classifier.service import Classifier
     from streamtriage.classifier.thresholds import Thresholds
     from streamtriage.classifier.user_kb import load_with_user
 
-    class _Client:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(store._c(), name)
-
-    return Classifier(_Client(), store.database, lock=store._lock, kb=load_with_user(settings.kb_dir),
+    return Classifier(store.open_client(), store.database, kb=load_with_user(settings.kb_dir),
                       thresholds=Thresholds.from_env(flags=settings.thresholds))
 
 
 def _verdict(trace_id: str, verdict: str, right: str | None, span: str | None, author: str, note: str,
              store: str | None, config: str | None, kb_dir: str | None) -> None:
     from streamtriage.classifier.feedback import give_verdict
+    from streamtriage.collector.api_models import VerdictResult
 
     tid = trace_id.lower()
     body = {"verdict": verdict, "right_kb_id": right, "span_id": span, "author": author, "note": note}
     _run(store, config, kb_dir, "POST", f"/api/labels/{urllib.parse.quote(tid)}/feedback", body,
-         lambda clf: give_verdict(clf, tid, verdict, right, span, author, note))
+         lambda clf: _shape(VerdictResult.from_raw, give_verdict(clf, tid, verdict, right, span, author, note)))
 
 
 @app.command("confirm")
@@ -121,20 +123,23 @@ def mute(service: str = typer.Option(..., "--service", help="Service name (servi
          store: str | None = _STORE, config: str | None = _CONFIG, kb_dir: str | None = _KB_DIR) -> None:
     """Hide an entry's incidents for one service (labels are kept, marked muted)."""
     from streamtriage.classifier.feedback import set_mute
+    from streamtriage.collector.api_models import MuteResult
 
     if undo:
         query = urllib.parse.urlencode({"service": service, "kb_id": entry})
         _run(store, config, kb_dir, "DELETE", f"/api/mutes?{query}", None,
-             lambda clf: set_mute(clf, service, entry, False))
+             lambda clf: _shape(MuteResult.model_validate, set_mute(clf, service, entry, False)))
     else:
         _run(store, config, kb_dir, "POST", "/api/mutes", {"service": service, "kb_id": entry, "author": author,
                                                            "note": note},
-             lambda clf: set_mute(clf, service, entry, True, author, note))
+             lambda clf: _shape(MuteResult.model_validate, set_mute(clf, service, entry, True, author, note)))
 
 
 @app.command("list")
 def list_feedback(store: str | None = _STORE, config: str | None = _CONFIG, kb_dir: str | None = _KB_DIR) -> None:
     """Verdicts and mutes in force, and the precision per entry."""
     from streamtriage.classifier.feedback import summary
+    from streamtriage.collector.api_models import FeedbackSummary
 
-    _run(store, config, kb_dir, "GET", "/api/feedback", None, summary)
+    _run(store, config, kb_dir, "GET", "/api/feedback", None,
+         lambda clf: _shape(FeedbackSummary.model_validate, summary(clf)))

@@ -106,11 +106,11 @@ def _require_store(settings: Any) -> None:
 def _classify_direct(store: Any, thresholds: Any, kb: Any = None) -> None:
     from streamtriage.classifier.service import Classifier
 
-    class _Client:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(store._c(), name)
-
-    Classifier(_Client(), store.database, lock=store._lock, thresholds=thresholds, kb=kb).run_once()
+    client = store.open_client()
+    try:
+        Classifier(client, store.database, thresholds=thresholds, kb=kb).run_once()
+    finally:
+        client.close()
 
 
 def _table(rows: list[dict[str, Any]], since: str) -> None:
@@ -124,15 +124,11 @@ def _table(rows: list[dict[str, Any]], since: str) -> None:
                 "evidence"):
         table.add_column(col, overflow="fold")
     table.add_column("trace", no_wrap=True, min_width=32)  # whole: /api/streams/<trace> takes the full id
-    for r in rows:
-        try:
-            ev = json.loads(r.get("Evidence") or "{}").get("matched", [])
-        except ValueError:
-            ev = []
-        obs = r.get("FixRateObserved")
+    for r in rows:  # the API's Incident shape (collector/api_models.py), from the service or the store
+        obs = r.get("fix_rate_observed")
         table.add_row(
-            str(r.get("Timestamp", ""))[:19], r.get("ServiceName", ""), r.get("Model", ""), r.get("ApiKind", ""),
-            r.get("KbId") or "(unclassified)", r.get("Category", ""), f"{float(r.get('Confidence') or 0):.2f}",
-            f"{float(r.get('FixRatePrior') or 0):.2f} / {fix_rate_text(obs, int(r.get('FixRateSample') or 0))}",
-            str(r.get("EvidenceCount", "")), "; ".join(ev[:2]), str(r.get("TraceId", "")))
+            str(r.get("timestamp", ""))[:19], r.get("service", ""), r.get("model", ""), r.get("api", ""),
+            r.get("kb_id") or "(unclassified)", r.get("category", ""), f"{float(r.get('confidence') or 0):.2f}",
+            f"{float(r.get('fix_rate_prior') or 0):.2f} / {fix_rate_text(obs, int(r.get('fix_rate_sample') or 0))}",
+            str(r.get("evidence_count", "")), "; ".join((r.get("evidence") or [])[:2]), str(r.get("trace_id", "")))
     Console(width=None if sys.stdout.isatty() else 220).print(table)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamtriage.contract.facts import NON_TERMINAL_STATUSES
+
 Record = dict[str, Any]
 
 # field name -> (type, meaning). Types: str, int, float, bool, list (of str).
@@ -171,9 +173,6 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {"str": str, "bool": lambda raw: 
                "int": _to_int, "float": _to_float, "list": lambda raw: _conv("list", raw)}
 _CALL_CONV = [(attr, name, _CONVERTERS[kind]) for attr, name, kind in CALL_ATTRS]
 
-TERMINAL_POLL_STATUSES = frozenset(
-    {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
-)
 
 
 def _conv(kind: str, raw: Any) -> Any:
@@ -396,7 +395,7 @@ def _derive_polls(rec: Record, polls: Sequence[ChildPoll], now_ns: int, is_open:
     unchanged = (last.end_ns - polls[i].start_ns) / 1e6
     if last.status_since_ms is not None:
         unchanged = max(unchanged, last.status_since_ms)
-    if last.status not in TERMINAL_POLL_STATUSES or last.status == "requires_action":
+    if last.status in NON_TERMINAL_STATUSES:
         # still waiting: the wait continues while nobody answers
         if is_open or rec["mode"] == "background" or last.status == "requires_action":
             unchanged += max(0.0, (now_ns - last.end_ns) / 1e6)

@@ -28,7 +28,6 @@ from streamtriage import __version__
 from . import service_lock
 from .decode_worker import warm_up
 from .metrics import Metrics
-from .migrate import apply_migrations
 from .routes import incidents, ops, otlp, streams
 from .settings import Settings, is_loopback
 from .spool import Spool
@@ -46,16 +45,10 @@ EXTENSIONS: list[str] = [
     "streamtriage.collector.clickhouse_http",  # read-only ClickHouse HTTP endpoint (--clickhouse-port)
     "streamtriage.collector.routes_classifier",  # /api/classify, /api/kb, background classify loop
     "streamtriage.collector.routes.feedback",  # /api/labels/{trace_id}/feedback, /api/mutes, /api/feedback
+    "streamtriage.collector.gauges",  # refreshes the store-derived /metrics gauges in the background
 ]
 STARTUP_HOOKS: list[Hook] = []
 SHUTDOWN_HOOKS: list[Hook] = []
-
-
-def _migrate(store: Store) -> None:
-    s = store.settings
-    applied = apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days, s.cluster)
-    if applied:
-        log.info("applied migrations: %s", ", ".join(applied))
 
 
 async def _call(hook: Hook, state: CollectorState) -> None:
@@ -91,7 +84,7 @@ async def open_state(settings: Settings) -> CollectorState:
     lock = service_lock.acquire(settings.state_path)
     store: Store | None = None
     try:
-        store = Store(settings, on_connect=_migrate)
+        store = Store(settings)
         try:
             await asyncio.to_thread(store.connect)
         except StoreLocked:

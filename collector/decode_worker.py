@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from streamtriage.contract.facts import is_truncated
+
 from . import otlp_decode as otlp
 from .span_rows import INSERT_COLUMNS, convert
 
@@ -40,7 +42,6 @@ class Decoded:
 
 
 _SERVICE, _ATTRS, _STATUS = (INSERT_COLUMNS.index(c) for c in ("ServiceName", "SpanAttributes", "StatusCode"))
-_TRUNCATED_REASONS = frozenset({"max_output_tokens", "max_completion_tokens", "max_prompt_tokens"})
 
 
 # A job the call created but that had not ended when the call returned (a run or background response
@@ -63,8 +64,8 @@ def metrics_outcome(attrs: dict[str, Any]) -> str:
 def tally_calls(rows: list[list[Any]]) -> tuple[tuple[CallKey, int, int], ...]:
     """Call spans (span contract §1) counted by their labels, and how many were cut by a token budget.
 
-    The truncation test matches the dashboards' (``finish_reason`` length, or an incomplete reason
-    naming a token budget), so the Prometheus and Grafana rules agree.
+    Truncation is ``contract.facts.is_truncated``, the Python form of the SQL the dashboards and the
+    Grafana alert count, so the Prometheus and Grafana rules agree.
     """
     counts: dict[CallKey, list[int]] = {}
     for row in rows:
@@ -75,8 +76,7 @@ def tally_calls(rows: list[list[Any]]) -> tuple[tuple[CallKey, int, int], ...]:
                metrics_outcome(attrs), row[_STATUS])
         c = counts.setdefault(key, [0, 0])
         c[0] += 1
-        reasons = attrs.get("gen_ai.response.finish_reasons", "")
-        if reasons.startswith('["length"') or attrs.get("streamtriage.incomplete_reason") in _TRUNCATED_REASONS:
+        if is_truncated(attrs):
             c[1] += 1
     return tuple((k, n, t) for k, (n, t) in counts.items())
 
@@ -98,6 +98,22 @@ def decode_export(body: bytes, encoding: str | None, kind: str, limit: int, olde
     return Decoded(len(out.rows), out.rejected, out.error_message, rows_to_payload(out.rows), tally_calls(out.rows))
 
 
-def warm_up() -> None:
-    """Imports done; run once per worker so the first request does not pay for them."""
-    return None
+_WARM_UP = json.dumps({"resourceSpans": [{"resource": {"attributes": [
+    {"key": "service.name", "value": {"stringValue": "streamtriage-warm-up"}}]}, "scopeSpans": [{"spans": [{
+        "traceId": "5f" * 16, "spanId": "5f" * 8, "name": "warm-up", "kind": 3,
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000001000000",
+        "attributes": [{"key": "streamtriage.span", "value": {"stringValue": "call"}},
+                       {"key": "gen_ai.response.finish_reasons",
+                        "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}}}]}]}]}]}).encode()
+
+
+def warm_up() -> int:
+    """Run once per worker at start: decode a one-span export as JSON and as gzipped protobuf, so the
+    first real request finds the protobuf descriptors, ``json_format``'s tables and the encoders
+    already built. Nothing is stored. Returns the spans decoded (2)."""
+    import gzip
+
+    as_json = decode_export(_WARM_UP, None, otlp.JSON, 1 << 20)
+    body = gzip.compress(otlp.parse_request(_WARM_UP, otlp.JSON).SerializeToString())
+    as_protobuf = decode_export(body, "gzip", otlp.PROTOBUF, 1 << 20)
+    return as_json.spans + as_protobuf.spans

@@ -6,7 +6,7 @@ directory; when nobody holds the directory it opens the store directly (taking t
 duration, so a service cannot start underneath). Example (the classifier's ``incidents``)::
 
     with locate(settings) as where:
-        rows = where.incidents(since="2h", category="transport")   # same result either way
+        rows = where.incidents(since="2h", category="transport")   # same JSON shape either way
         if where.url: ...                                           # talking to the service
         else: where.store.query(...)                                # direct access
 """
@@ -67,13 +67,15 @@ class Location:
             return self.get("/api/incidents", {"since": since, "category": category, "service": service,
                                                "model": model, "limit": limit}) or []
         assert self.store is not None
-        return list_incidents(self.store, parse_since(since), category, service, model, limit)
+        found = list_incidents(self.store, parse_since(since), category, service, model, limit)
+        return [incident.model_dump(mode="json") for incident in found]
 
     def stream(self, trace_id: str) -> dict[str, Any] | None:
         if self.url:
             return self.get(f"/api/streams/{trace_id}")
         assert self.store is not None
-        return get_stream(self.store, trace_id)
+        found = get_stream(self.store, trace_id)
+        return found.model_dump(mode="json") if found is not None else None
 
 
 def running_service_url(settings: Settings) -> str | None:
@@ -91,7 +93,7 @@ def locate(settings: Settings) -> Iterator[Location]:
         yield Location(url=str(info["url"]), token=settings.reader_token)
         return
     lock = service_lock.acquire(settings.state_path)
-    store = Store(settings, on_connect=_migrate)
+    store = Store(settings)
     try:
         store.connect()
         yield Location(store=store)
@@ -101,9 +103,3 @@ def locate(settings: Settings) -> Iterator[Location]:
         store.close()
         lock.release()
 
-
-def _migrate(store: Store) -> None:
-    from .migrate import apply_migrations
-
-    s = store.settings
-    apply_migrations(store._c(), store.database, s.ttl_days, s.label_ttl_days, s.cluster)

@@ -1,8 +1,8 @@
 """Prometheus text exposition for the collector, without a client library.
 
 A handful of counters, gauges and one histogram; rendering is a pure function of the values so
-``/metrics`` never touches the store except for the gauges the route adds (incidents by category,
-oldest open polling hang).
+``/metrics`` never touches the store: the store-derived gauges (incidents by category, oldest open
+polling hang) are refreshed in the background by ``gauges.py``.
 """
 from __future__ import annotations
 

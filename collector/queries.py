@@ -1,7 +1,8 @@
 """Read queries behind the API (and behind CLI commands when no service runs). Bound parameters only.
 
-Span objects use the ``otel_traces`` column names, with ``Events``/``Links`` as lists of objects
-and nanosecond integers beside the timestamps, so API readers and SQL readers see one shape.
+They return the API's response models (``api_models``): spans are the ``otel_traces`` columns in
+snake_case with ``events``/``links`` as lists of objects and nanosecond integers beside the
+timestamps; labels are ``Incident``s. The CLI's direct path and the HTTP API give the same shape.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .api_models import Incident, Span, SpanEvent, SpanLink, Stream, snake
 from .store import LABELS_TABLE, TRACES_TABLE, Store
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -40,19 +42,17 @@ def _ns(dt: datetime) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
 
 
-def _span(row: dict[str, Any]) -> dict[str, Any]:
-    events = [{"TimeUnixNano": t, "Name": n, "Attributes": a}
+def _span(row: dict[str, Any]) -> Span:
+    events = [SpanEvent(time_unix_nano=t, name=n, attributes=a)
               for t, n, a in zip(row.pop("EventsTimeNs"), row.pop("Events.Name"), row.pop("Events.Attributes"), strict=False)]
-    links = [{"TraceId": t, "SpanId": s, "TraceState": st, "Attributes": a}
+    links = [SpanLink(trace_id=t, span_id=s, trace_state=st, attributes=a)
              for t, s, st, a in zip(row.pop("Links.TraceId"), row.pop("Links.SpanId"),
                                     row.pop("Links.TraceState"), row.pop("Links.Attributes"), strict=False)]
     row["Timestamp"] = row["Timestamp"].replace(tzinfo=timezone.utc).isoformat() if row.get("Timestamp") else None
-    row["Events"] = events
-    row["Links"] = links
-    return row
+    return Span(events=events, links=links, **{snake(k): v for k, v in row.items()})
 
 
-def get_stream(store: Store, trace_id: str) -> dict[str, Any] | None:
+def get_stream(store: Store, trace_id: str) -> Stream | None:
     """All spans of one trace (call, event and poll spans) with the call's label; None if unknown."""
     db = f"`{store.database}`"
     spans = [_span(r) for r in store.query(
@@ -72,33 +72,30 @@ def get_stream(store: Store, trace_id: str) -> dict[str, Any] | None:
         """,
         {"tid": trace_id},
     )]
-    labels = store.query(
+    labels = [Incident.from_row(r) for r in store.query(
         f"SELECT * FROM {db}.{LABELS_TABLE} FINAL WHERE TraceId = {{tid:String}} AND IsDeleted = 0 "
         "ORDER BY Timestamp",
         {"tid": trace_id},
-    )
+    )]
     if not spans and not labels:
         return None
-    calls = [s for s in spans if s["SpanAttributes"].get("streamtriage.span") == "call"]
+
+    def kind(name: str) -> list[Span]:
+        return [s for s in spans if s.span_attributes.get("streamtriage.span") == name]
+
+    calls = kind("call")
     call = calls[0] if calls else None
     label = None
     if labels:
-        label = next((lb for lb in labels if call and lb["SpanId"] == call["SpanId"]), labels[0])
-    return {
-        "trace_id": trace_id,
-        "call": call,
-        "label": label,
-        "events": [s for s in spans if s["SpanAttributes"].get("streamtriage.span") == "event"],
-        "polls": [s for s in spans if s["SpanAttributes"].get("streamtriage.span") == "poll"],
-        "spans": spans,
-        "labels": labels,
-    }
+        label = next((lb for lb in labels if call and lb.span_id == call.span_id), labels[0])
+    return Stream(trace_id=trace_id, call=call, label=label, events=kind("event"), polls=kind("poll"),
+                  spans=spans, labels=labels)
 
 
 def list_incidents(store: Store, since: datetime, category: str | None = None, service: str | None = None,
-                   model: str | None = None, limit: int = 100, muted: bool = False) -> list[dict[str, Any]]:
-    """Current labels (``FINAL``, not withdrawn), newest first, with every column of the labels table.
-    Labels hidden by a mute (classifier/feedback.py) only with ``muted``."""
+                   model: str | None = None, limit: int = 100, muted: bool = False) -> list[Incident]:
+    """Current labels (``FINAL``, not withdrawn), newest first. Labels hidden by a mute
+    (classifier/feedback.py) only with ``muted``."""
     where = ["IsDeleted = 0", "Timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})"] + ([] if muted else ["Muted = 0"])
     params: dict[str, Any] = {"since_ns": _ns(since), "limit": int(limit)}
     for column, key, value in (("Category", "category", category), ("ServiceName", "service", service),
@@ -106,8 +103,8 @@ def list_incidents(store: Store, since: datetime, category: str | None = None, s
         if value:
             where.append(f"{column} = {{{key}:String}}")
             params[key] = value
-    return store.query(
+    return [Incident.from_row(r) for r in store.query(
         f"SELECT * FROM `{store.database}`.{LABELS_TABLE} FINAL WHERE {' AND '.join(where)} "
         "ORDER BY Timestamp DESC LIMIT {limit:UInt32}",
         params,
-    )
+    )]

@@ -1,68 +1,28 @@
 """The classifier inside the collector: ``POST /api/classify``, ``GET /api/kb``, ``GET /api/kb/{id}``, and
 the background loop that classifies continuously (listed in ``app.EXTENSIONS``).
 
-The loop runs an incremental pass plus a sweep of open calls every ``STREAMTRIAGE_CLASSIFY_INTERVAL_S``
-seconds (default 5; 0 turns it off) in a worker thread, on its own client of the store (so it never
-waits behind the writer or the API). Thresholds come from ``serve --threshold`` flags, then the environment, then the defaults
+The loop runs an incremental pass plus a sweep of open calls every ``classify_interval_s`` seconds
+(``Settings``; ``STREAMTRIAGE_CLASSIFY_INTERVAL_S``, default 5, 0 turns it off) in a worker thread,
+on a client of its own (``Store.open_client``), so it never waits behind the writer or the API. Thresholds come from ``serve --threshold`` flags, then the environment, then the defaults
 (``classifier/thresholds.py``).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from .api_models import ClassifyResult, KbEntry, KbSummary
 from .deps import ReadAuthDep
 from .state import CollectorState
 
 log = logging.getLogger("streamtriage.classifier")
 router = APIRouter(prefix="/api", tags=["classifier"])
 KEY = "classifier"
-
-
-class _OwnClient:
-    """The classifier's own clickhouse-connect client on the collector's store (chDB allows several
-    clients on one directory in a process), so a pass never holds the writer's or the API's lock.
-    Opened lazily after the store is connected and migrated; a server connection that failed is
-    reopened on the next use."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._client: Any = None
-
-    def _get(self) -> Any:
-        if self._client is None:
-            from .store import _open_client
-
-            self._store._c()  # connects and migrates first
-            self._client = _open_client(self._store.settings, self._store.database)
-        return self._client
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._get(), name)
-        if not callable(attr):
-            return attr
-
-        def call(*a: Any, **kw: Any) -> Any:
-            try:
-                return attr(*a, **kw)
-            except Exception:
-                if not self._store.settings.is_embedded:
-                    self._client = None
-                raise
-        return call
-
-    def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
-                self._client = None
 
 
 def _classifier(state: CollectorState) -> Any:
@@ -72,7 +32,7 @@ def _classifier(state: CollectorState) -> Any:
         from streamtriage.classifier.thresholds import Thresholds
         from streamtriage.classifier.user_kb import load_with_user
 
-        client = _OwnClient(state.store)
+        client = state.store.open_client()
         clf = Classifier(client, state.store.database, kb=load_with_user(state.settings.kb_dir),
                          thresholds=Thresholds.from_env(flags=state.settings.thresholds))
         state.extras[KEY] = clf
@@ -85,14 +45,14 @@ def _state(request: Request) -> CollectorState:
 
 
 @router.post("/classify", summary="Run a classification pass now (incremental + open-call sweep)")
-async def classify_now(request: Request, _auth: ReadAuthDep) -> dict[str, Any]:
+async def classify_now(request: Request, _auth: ReadAuthDep) -> ClassifyResult:
     state = _state(request)
     clf = _classifier(state)
     # Everything acknowledged so far is classified: a 200 may mean "spooled", so replay it first.
     if not await state.writer.flush(timeout=30.0):
         log.warning("classifying before the spool was replayed: the store is slow or down")
     try:
-        return await run_in_threadpool(clf.run_once)
+        return ClassifyResult.model_validate(await run_in_threadpool(clf.run_once))
     except Exception as exc:  # noqa: BLE001 - report, do not crash the API
         log.exception("classification pass failed")
         raise HTTPException(503, f"classification failed: {exc}") from exc
@@ -106,15 +66,16 @@ def _stats(clf: Any) -> dict[str, Any]:
 
 
 @router.get("/kb", summary="Knowledge-base entries with prior and observed fix rates")
-async def kb_list(request: Request, _auth: ReadAuthDep) -> list[dict[str, Any]]:
+async def kb_list(request: Request, _auth: ReadAuthDep) -> list[KbSummary]:
     from streamtriage.classifier.render import kb_summary
 
     clf = _classifier(_state(request))
     stats = await run_in_threadpool(_stats, clf)
-    return kb_summary(clf.kb, stats)
+    return [KbSummary.model_validate(row) for row in kb_summary(clf.kb, stats)]
 
 
-@router.get("/kb/{kb_id:path}", summary="One knowledge-base entry as JSON or Markdown", response_model=None)
+@router.get("/kb/{kb_id:path}", summary="One knowledge-base entry as JSON or Markdown (format=md)",
+            response_model=KbEntry, responses={200: {"content": {"text/markdown": {}}}})
 async def kb_entry(
     request: Request,
     kb_id: str,
@@ -131,7 +92,7 @@ async def kb_entry(
     stats = (await run_in_threadpool(_stats, clf)).get(kb_id)
     if format == "md":
         return PlainTextResponse(entry_markdown(entry, lang, stats), media_type="text/markdown; charset=utf-8")
-    return entry_json(entry, lang, stats)
+    return KbEntry.model_validate(entry_json(entry, lang, stats))
 
 
 def _sharded_pass(clf: Any, replicas: Any) -> None:
@@ -156,20 +117,14 @@ async def _loop(state: CollectorState, interval: float) -> None:
 
 
 def startup(state: CollectorState) -> None:
-    interval = float(os.environ.get("STREAMTRIAGE_CLASSIFY_INTERVAL_S", "5"))
+    interval = state.settings.classify_interval_s
     _classifier(state)  # load and validate the KB at start: a broken rule fails the service early
     if interval > 0:
-        state.extras["classifier_task"] = asyncio.get_running_loop().create_task(_loop(state, interval))
+        state.start_task("classifier_task", _loop(state, interval))
 
 
 async def shutdown(state: CollectorState) -> None:
-    task = state.extras.pop("classifier_task", None)
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
+    await state.stop_task("classifier_task")
     client = state.extras.pop(KEY + "_client", None)
     if client is not None:
         client.close()

@@ -72,6 +72,11 @@ class Settings:
     thresholds: tuple[str, ...] = ()
     # User knowledge-base directory (classifier/user_kb.py): entries that extend or override the shipped ones.
     kb_dir: str | None = None
+    # Background classification: an incremental pass plus an open-call sweep this often (0 = off).
+    classify_interval_s: float = 5.0
+    # How often the store-derived /metrics gauges (incidents by category, oldest open polling hang)
+    # are refreshed; a scrape reads the last values and never queries the store.
+    gauges_refresh_s: float = 15.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

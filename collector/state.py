@@ -8,11 +8,12 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .gauges import StoreGauges
 from .metrics import Metrics
 from .service_lock import ServiceLock
 from .settings import Settings
@@ -80,6 +81,21 @@ class CollectorState:
     # Free slots for other components' startup hooks (e.g. the classifier's background task).
     extras: dict[str, Any] = field(default_factory=dict)
     decoder: concurrent.futures.Executor | None = None
+    gauges: StoreGauges = field(default_factory=StoreGauges)
+
+    def start_task(self, name: str, loop: Coroutine[Any, Any, None]) -> None:
+        """Run a component's background loop (kept in ``extras[name]``) until ``stop_task``."""
+        self.extras[name] = asyncio.get_running_loop().create_task(loop)
+
+    async def stop_task(self, name: str) -> None:
+        """Cancel a loop started with ``start_task`` and wait for it; its failure must not stop shutdown."""
+        task = self.extras.pop(name, None)
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
 
     async def decode(self, fn: Callable[..., T], *args: Any) -> T:
         if self.decoder is None:

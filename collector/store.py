@@ -4,17 +4,24 @@ Both go through the same ``Client`` API, so the rest of the collector never asks
 A server may be down when the collector starts: ``Store`` then connects lazily (and applies the
 migrations) on first use, so ingest can spool meanwhile. chDB runs one engine per process bound to
 one directory: its "already in use" failures become ``StoreLocked`` with a message saying what to do.
+
+The public interface is all other modules use (a lint test holds them to it): ``connect`` (which
+migrates), ``migrate``, ``query``/``command`` (reads), ``insert_spans``/``insert_payload``,
+``write_labels``, ``ping``, ``close``, and ``open_client`` for a component that wants a client of
+its own (the classifier) so it never waits behind the writer or the API.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
+from .migrate import apply_migrations
 from .settings import Settings
 from .span_rows import INSERT_COLUMNS
 
@@ -24,6 +31,15 @@ def payload_to_rows(payload: bytes) -> list[list[Any]]:
     import json
 
     return json.loads(b"[" + payload + b"]") if payload.strip() else []
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+    from clickhouse_connect.driver.common import StreamContext
+    from clickhouse_connect.driver.query import QueryResult
+    from clickhouse_connect.driver.summary import QuerySummary
+
+log = logging.getLogger("streamtriage.collector")
+R = TypeVar("R")
 
 TRACES_TABLE = "otel_traces"
 LABELS_TABLE = "streamtriage_labels"
@@ -70,12 +86,12 @@ def database_for(settings: Settings) -> str:
 class Store:
     """A (lazily) connected store plus the database the collector's tables live in."""
 
-    def __init__(self, settings: Settings, on_connect: Callable[[Store], None] | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.database = database_for(settings)
-        self._on_connect = on_connect
-        self._client: Any = None
-        self._reader: Any = None
+        self.applied_migrations: list[str] = []
+        self._client: Client | None = None
+        self._reader: Client | None = None
         # clickhouse-connect clients are not safe for concurrent calls: the writer inserts from one
         # thread while API handlers query from the threadpool. Reads get their own client and lock
         # so a long insert never stalls the API (several clients on one chDB path are fine).
@@ -87,22 +103,46 @@ class Store:
         return self._client is not None
 
     def connect(self) -> None:
-        """Open the client, create the database, run ``on_connect`` (migrations). Idempotent."""
+        """Open the client, create the database and apply the migrations. Idempotent."""
         with self._lock:
             if self._client is not None:
                 return
             client = _open_client(self.settings, self.database)
             self._client = client
             try:
-                if self._on_connect:
-                    self._on_connect(self)
+                self.migrate()
             except Exception:
                 self._client = None
                 raise
 
-    def _c(self) -> Any:
+    def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet (``collector/migrations``); returns their names."""
+        s = self.settings
+        with self._lock:
+            applied = apply_migrations(self._c(), self.database, s.ttl_days, s.label_ttl_days, s.cluster)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+            self.applied_migrations += applied
+        return applied
+
+    def open_client(self) -> StoreClient:
+        """A client of its own on this store, for a component that must not share the writer's or the
+        API's client and lock. Lazy: the store is connected and migrated on its first use."""
+        return StoreClient(self)
+
+    def write_labels(self, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+        """Insert rows into ``streamtriage_labels`` (re-labelling writes a higher ``Version``)."""
+        with self._lock:
+            try:
+                self._c().insert(LABELS_TABLE, rows, column_names=list(column_names), database=self.database)
+            except Exception as exc:  # noqa: BLE001 - normalised for callers
+                self._drop_if_remote()
+                raise StoreError(f"label insert failed: {_first_line(exc)}") from exc
+
+    def _c(self) -> Client:
         if self._client is None:
             self.connect()
+        assert self._client is not None
         return self._client
 
     def insert_spans(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -149,7 +189,7 @@ class Store:
                 self._drop_if_remote()
                 raise StoreError(f"insert failed: {_first_line(exc)}") from exc
 
-    def _r(self) -> Any:
+    def _r(self) -> Client:
         if self._reader is None:
             self._c()  # connects and migrates first
             self._reader = _open_client(self.settings, self.database)
@@ -204,12 +244,61 @@ class Store:
                 pass
 
 
+class StoreClient:
+    """A clickhouse-connect client of its own on a ``Store`` (chDB allows several clients on one
+    directory in a process), opened lazily; the methods the classifier uses, typed."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._client: Client | None = None
+
+    @property
+    def database(self) -> str:
+        return self._store.database
+
+    def _get(self) -> Client:
+        if self._client is None:
+            self._store.connect()
+            self._client = _open_client(self._store.settings, self._store.database)
+        return self._client
+
+    def _using(self, call: Callable[[Client], R]) -> R:
+        """Run ``call`` on the client; on a server store a failure drops it so the next call reconnects
+        (the embedded engine cannot be reopened in-process, so it is kept)."""
+        try:
+            return call(self._get())
+        except Exception:
+            if not self._store.settings.is_embedded:
+                self._client = None
+            raise
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None,
+              settings: dict[str, Any] | None = None) -> QueryResult:
+        return self._using(lambda c: c.query(sql, parameters=parameters, settings=settings))
+
+    def query_row_block_stream(self, sql: str, parameters: dict[str, Any] | None = None,
+                               settings: dict[str, Any] | None = None) -> StreamContext:
+        return self._using(lambda c: c.query_row_block_stream(sql, parameters=parameters, settings=settings))
+
+    def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str],
+               database: str | None = None) -> QuerySummary:
+        return self._using(lambda c: c.insert(table, data, column_names=column_names, database=database))
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return self._using(lambda c: c.command(sql, parameters=parameters))
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else repr(exc)
 
 
-def _open_client(settings: Settings, database: str) -> Any:
+def _open_client(settings: Settings, database: str) -> Client:
     import clickhouse_connect
 
     if settings.is_embedded:

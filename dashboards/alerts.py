@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamtriage.contract.facts import open_hang_sql
+
 from . import thresholds as T
 from .builder import DATASOURCE_UID, FORMAT_TABLE
 from .definitions import incidents, relay, runs_polling, stream_health
-from .definitions.common import IS_ERROR, LATEST_STATUS, LIVE_LABELS, NON_TERMINAL, PROVIDER
+from .definitions.common import IS_ERROR, IS_TRUNCATED, LATEST_STATUS, LIVE_LABELS, OPEN_FOR_S, PROVIDER
 from .versions import PLUGIN_ID, PLUGIN_VERSION
 
 FOLDER = "streamtriage"
@@ -25,6 +27,9 @@ HANG_KB = """multiIf(status = 'requires_action', 'llm/assistants-requires-action
                api = 'responses', 'llm/responses-background-poll-or-resume-failure',
                startsWith(api, 'vector_stores'), 'llm/vector-store-indexing-stuck-or-not-ready',
                'llm/assistants-poll-loop-no-deadline')"""
+# The truncation rule counts truncated call spans exactly as the "Truncations" panel it links to
+# (``IS_TRUNCATED``); the classifier's most frequent truncation label only names the runbook entry.
+TRUNCATION_KB = "llm/finish-reason-length-output-cap"
 
 
 @dataclass(frozen=True)
@@ -98,14 +103,12 @@ SELECT api, {HANG_KB} AS kb_id, count() AS hangs
 FROM (
   SELECT SpanAttributes['streamtriage.object.id'] AS object_id, any(LlmApi) AS api,
          {LATEST_STATUS} AS status, max(Timestamp) AS last_poll,
-         greatest(argMax(toFloat64OrZero(SpanAttributes['streamtriage.poll.first_seen_ms']), Timestamp),
-                  toFloat64(toUnixTimestamp64Milli(max(Timestamp)) - toUnixTimestamp64Milli(min(Timestamp)))
-         ) / 1000 AS open_for_s
+         {OPEN_FOR_S} AS open_for_s
   FROM otel_traces
   WHERE $__timeFilter(Timestamp) AND LlmSpan = 'poll'
   GROUP BY object_id
 )
-WHERE status IN {NON_TERMINAL} AND open_for_s >= {T.HANG_AFTER_S}
+WHERE {open_hang_sql("status", "open_for_s", str(T.HANG_AFTER_S))}
   AND last_poll >= $__toTime - INTERVAL {T.HANG_STILL_POLLED_S} SECOND
 GROUP BY api, kb_id""",
         threshold=0, range_s=T.HANG_WINDOW_S, for_=T.HANG_FOR,
@@ -123,20 +126,21 @@ GROUP BY api, kb_id""",
         uid="streamtriage-truncation-rate",
         title="LLM truncation rate high for a model",
         sql=f"""
-SELECT l.model AS model, l.kb_id AS kb_id, l.truncated / c.calls AS truncation_rate
+SELECT c.model AS model, if(l.kb_id = '', '{TRUNCATION_KB}', l.kb_id) AS kb_id,
+       c.truncated / c.calls AS truncation_rate
 FROM (
-  SELECT Model AS model, topK(1)(KbId)[1] AS kb_id, count() AS truncated
-  FROM streamtriage_labels FINAL
-  WHERE {LIVE_LABELS} AND $__timeFilter(Timestamp) AND Category = 'truncation'
-  GROUP BY model
-) AS l
-INNER JOIN (
-  SELECT LlmModel AS model, count() AS calls
+  SELECT LlmModel AS model, countIf({IS_TRUNCATED}) AS truncated, count() AS calls
   FROM otel_traces
   WHERE $__timeFilter(Timestamp) AND LlmSpan = 'call'
   GROUP BY model
   HAVING calls >= {T.TRUNCATION_MIN_CALLS}
-) AS c ON l.model = c.model""",
+) AS c
+LEFT JOIN (
+  SELECT Model AS model, topK(1)(KbId)[1] AS kb_id
+  FROM streamtriage_labels FINAL
+  WHERE {LIVE_LABELS} AND $__timeFilter(Timestamp) AND Category = 'truncation'
+  GROUP BY model
+) AS l ON c.model = l.model""",
         threshold=T.TRUNCATION_RATE, range_s=T.TRUNCATION_WINDOW_S, for_=T.TRUNCATION_FOR,
         summary="{{ $labels.model }}: {{ humanizePercentage $values.B.Value }} of calls truncated "
                 "(mostly {{ $labels.kb_id }})",

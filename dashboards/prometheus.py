@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from streamtriage.contract.facts import NON_TERMINAL_STATUSES, TRUNCATING_INCOMPLETE_REASONS
+
 from . import thresholds as T
 from .definitions.common import DEFAULT_COLLECTOR_URL
 
@@ -74,7 +76,7 @@ def render_rules(collector_url: str = DEFAULT_COLLECTOR_URL) -> dict[str, Any]:
             "annotations": {
                 "summary": "A {{ $labels.api }} object has been polled for {{ humanizeDuration $value }} "
                            "without finishing",
-                "description": f"The oldest polled object still queued / in_progress / requires_action is older "
+                "description": f"The oldest polled object still {' / '.join(NON_TERMINAL_STATUSES)} is older "
                                f"than {_m(T.HANG_AFTER_S)}. KB: llm/assistants-poll-loop-no-deadline (runs), "
                                "llm/assistants-requires-action-expired (requires_action), "
                                "llm/responses-background-poll-or-resume-failure (background responses), "
@@ -93,7 +95,9 @@ def render_rules(collector_url: str = DEFAULT_COLLECTOR_URL) -> dict[str, Any]:
             "annotations": {
                 "summary": "{{ $labels.model }}: {{ humanizePercentage $value }} of calls cut by a token budget",
                 "description": f"More than {T.TRUNCATION_RATE:.0%} of this model's calls over {tw} ended with "
-                               "finish_reason=length or incomplete_details max_*_tokens. KB: "
+                               "finish_reason=length or incomplete_details "
+                               f"{' / '.join(TRUNCATING_INCOMPLETE_REASONS)} (the same definition as the "
+                               "Truncations panel). KB: "
                                "llm/finish-reason-length-output-cap, llm/reasoning-tokens-exhaust-output-budget.",
                 "runbook_url": _kb(collector_url, "llm/finish-reason-length-output-cap"),
             },

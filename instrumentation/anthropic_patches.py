@@ -24,7 +24,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import patches
 from ._safety import guarded, hook_failed
 from .anthropic_calls import (
     AnthropicCall,
@@ -35,6 +34,7 @@ from .anthropic_calls import (
     sdk_attributes,
 )
 from .calls import CallState, Config
+from .hooks import exits, helpers, requests, state, streams
 from .observers import RESULT_OBSERVERS
 from .routes import read_timeout
 
@@ -51,9 +51,9 @@ _CREATE: contextvars.ContextVar[list | None] = contextvars.ContextVar("streamtri
 # call start
 # ---------------------------------------------------------------------------------------------
 def _start(cfg: Config, info: Any, path: str, client: Any, options: Any) -> AnthropicCall:
-    helper = patches._HELPER.get()
+    helper = state.HELPER.get()
     helper_name = helper[0] if helper is not None and helper[0] == HELPER else None
-    attrs = patches.call_attributes(info, path, client, helper_name, cfg)
+    attrs = requests.call_attributes(info, path, client, helper_name, cfg)
     st = AnthropicCall(cfg, info, attrs, None, helper_name)
     timeout = read_timeout(options, client)
     if timeout is not None:
@@ -131,9 +131,9 @@ def wrap_create(orig: Callable, is_async: bool) -> Callable:
 # raw streams
 # ---------------------------------------------------------------------------------------------
 def _claim(stream: Any) -> None:
-    rec = patches._CURRENT.get()
+    rec = state.CURRENT.get()
     if type(rec) is AnthropicCall and not rec.attached and rec.info.mode == "stream":
-        patches._attach(rec, stream)
+        streams._attach(rec, stream)
 
 
 def wrap_stream_init(orig: Callable) -> Callable:
@@ -148,12 +148,12 @@ def wrap_stream_init(orig: Callable) -> Callable:
 def wrap_stream(orig: Callable, is_async: bool) -> Callable:
     def __stream__(self: Any) -> Any:
         inner = orig(self)
-        st = self.__dict__.get(patches.ATTR)
+        st = self.__dict__.get(state.ATTR)
         if st is None or st.ended:
             return inner
         if is_async:
-            return patches._observe_async(st, inner, observe_message)
-        return patches._observe_sync(st, inner, observe_message)
+            return streams._observe_async(st, inner, observe_message)
+        return streams._observe_sync(st, inner, observe_message)
 
     __stream__.__wrapped__ = orig  # type: ignore[attr-defined]
     return __stream__
@@ -171,10 +171,10 @@ def _sse(st: AnthropicCall, sse: Any) -> None:
 def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
     def _iter_events(self: Any) -> Any:
         inner = orig(self)
-        st = self.__dict__.get(patches.ATTR)
+        st = self.__dict__.get(state.ATTR)
         if type(st) is not AnthropicCall or st.ended:
             return inner
-        return patches._watch_sse_async(st, inner, _sse) if is_async else patches._watch_sse_sync(st, inner, _sse)
+        return streams._watch_sse_async(st, inner, _sse) if is_async else streams._watch_sse_sync(st, inner, _sse)
 
     _iter_events.__wrapped__ = orig  # type: ignore[attr-defined]
     return _iter_events
@@ -185,7 +185,7 @@ def wrap_iter_events(orig: Callable, is_async: bool) -> Callable:
 # ---------------------------------------------------------------------------------------------
 def _helper_failed(helper_stream: Any, exc: BaseException) -> None:
     """The helper raised while the raw stream was fine (its parser rejected the tool input JSON)."""
-    st = helper_stream.__dict__.get(patches.ATTR)
+    st = helper_stream.__dict__.get(state.ATTR)
     if isinstance(st, CallState) and not st.ended and st.outcome is None:
         st.helper_error = exc
         st.set_exception(exc, in_stream=False)
@@ -237,17 +237,16 @@ Wrap = Callable[[Callable], Callable]
 def _wrappers(is_async: bool) -> dict[str, Wrap]:
     """Every wrapper of one flavour (sync or async), by what it wraps."""
     return {
-        "request": functools.partial(patches.wrap_request_async if is_async else patches.wrap_request_sync,
-                                     begin=_begin),
-        "_process_response": lambda o: patches.wrap_observer(o, patches._saw_response, is_async),
-        "_sleep_for_retry": lambda o: patches.wrap_observer(o, patches._saw_retry, is_async),
+        "request": functools.partial(requests.wrap_request, is_async=is_async, begin=_begin),
+        "_process_response": lambda o: requests.wrap_observer(o, requests._saw_response, is_async),
+        "_sleep_for_retry": lambda o: requests.wrap_observer(o, requests._saw_retry, is_async),
         "__stream__": lambda o: wrap_stream(o, is_async),
         "_iter_events": lambda o: wrap_iter_events(o, is_async),
-        "close": lambda o: patches.wrap_close(o, is_async),
-        "exit": lambda o: patches.wrap_exit(o, is_async),
-        "enter_helper": lambda o: patches.wrap_manager_enter(o, HELPER, is_async),
-        "exit_helper": lambda o: patches.wrap_manager_exit(o, is_async),
-        "get_final_message": lambda o: patches.wrap_helper_final(o, is_async),
+        "close": lambda o: exits.wrap_close(o, is_async),
+        "exit": lambda o: exits.wrap_exit(o, is_async),
+        "enter_helper": lambda o: helpers.wrap_manager_enter(o, HELPER, is_async),
+        "exit_helper": lambda o: helpers.wrap_manager_exit(o, is_async),
+        "get_final_message": lambda o: helpers.wrap_helper_final(o, is_async),
         "helper_stream": lambda o: wrap_helper_stream(o, is_async),
         "create": lambda o: wrap_create(o, is_async),
     }

@@ -63,7 +63,7 @@ class OpenAIInstrumentor(BaseInstrumentor):
         return ("openai >= 1.40",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        cfg = make_config(SCOPE, patches._sdk_attributes(), kwargs)
+        cfg = make_config(SCOPE, patches.sdk_attributes(), kwargs)
         OpenAIInstrumentor._flusher = cfg.flusher
         patches.patch_all(cfg)
 

@@ -21,10 +21,10 @@ def label_text(v: Verdict) -> str:
     best = v.best
     if best is None:
         return HEALTHY if v.expected is None else "nothing found"
-    if best.get("KbId"):
-        return str(best["KbId"])
-    if best.get("Category"):
-        return f"{best['Category']} (no specific entry)"
+    if best.get("kb_id"):
+        return str(best["kb_id"])
+    if best.get("category"):
+        return f"{best['category']} (no specific entry)"
     return UNCLASSIFIED
 
 
@@ -37,7 +37,7 @@ def group_of(v: Verdict) -> str:
     best = v.best
     if best is None:
         return "healthy" if v.expected is None else "nothing found"
-    return str(best.get("Category") or "unclassified")
+    return str(best.get("category") or "unclassified")
 
 
 def summary_lines(verdicts: Sequence[Verdict]) -> list[str]:
@@ -55,7 +55,7 @@ def summary_lines(verdicts: Sequence[Verdict]) -> list[str]:
     order = sorted(groups, key=lambda g: (g in ("healthy", "unclassified", "nothing found"), g))
     for g in order:
         vs = groups[g]
-        kb_ids = {str(v.best.get("KbId")) for v in vs if v.best and v.best.get("KbId")}
+        kb_ids = {str(v.best.get("kb_id")) for v in vs if v.best and v.best.get("kb_id")}
         if g == "healthy":
             why = "no incident (none expected)"
         elif g == "unclassified":
@@ -132,10 +132,10 @@ def wide_table(verdicts: Sequence[Verdict], title: str) -> Any:
         if best is None:
             kb, cat, cause, fix, conf = label_text(v), "-", "", "-", "-"
         else:
-            kb, cat = label_text(v), best.get("Category") or "-"
-            cause = str(best.get("RootCause") or "")
+            kb, cat = label_text(v), best.get("category") or "-"
+            cause = str(best.get("root_cause") or "")
             cause = cause if len(cause) <= 140 else cause[:137] + "..."
-            fix, conf = _fmt_rate(best.get("FixRatePrior")), f"{float(best.get('Confidence') or 0):.2f}"
+            fix, conf = _fmt_rate(best.get("fix_rate_prior")), f"{float(best.get('confidence') or 0):.2f}"
         mark = result_text(v) if v.ok else f"[red]expected {v.expected[0] if v.expected else 'none'}[/red]"
         table.add_row(v.run.name, v.run.mode, v.run.app_saw, kb, cat, cause, fix, conf, mark)
     return table

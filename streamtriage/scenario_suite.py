@@ -61,7 +61,7 @@ class Verdict:
 
     @property
     def found(self) -> list[Label]:
-        return sorted({(lb.get("KbId") or None, lb.get("Category") or None) for lb in self.labels})
+        return sorted({(lb.get("kb_id") or None, lb.get("category") or None) for lb in self.labels})
 
     @property
     def ok(self) -> bool:
@@ -74,7 +74,7 @@ class Verdict:
 
     @property
     def best(self) -> dict[str, Any] | None:
-        return max(self.labels, key=lambda lb: float(lb.get("Confidence") or 0.0), default=None)
+        return max(self.labels, key=lambda lb: float(lb.get("confidence") or 0.0), default=None)
 
 
 class SimulatorProcess:
@@ -237,7 +237,7 @@ def match(runs: Sequence[ScenarioRun], labels: Sequence[dict[str, Any]]) -> list
     by_name = {s.name: s for s in catalogue()}
     by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for lb in labels:
-        by_trace[str(lb.get("TraceId", ""))].append(lb)
+        by_trace[str(lb.get("trace_id", ""))].append(lb)
     verdicts = []
     for run in runs:
         sc = by_name[run.name]
@@ -275,7 +275,7 @@ def accuracy_report(verdicts: Sequence[Verdict]) -> str:
         lines += ["", "mislabelled:"]
         for v in bad:
             lines.append(f"  {v.run.name} [{v.run.mode}]: expected {v.expected}, got {v.found}")
-            lines += [f"    evidence: {lb.get('Evidence')}" for lb in v.labels]
+            lines += [f"    evidence: {lb.get('evidence')}" for lb in v.labels]
     return "\n".join(lines)
 
 

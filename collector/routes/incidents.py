@@ -1,12 +1,12 @@
 """``GET /api/incidents``: labelled calls from ``streamtriage_labels FINAL`` (not withdrawn)."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.encoders import jsonable_encoder
 from starlette.concurrency import run_in_threadpool
 
+from ..api_models import Incident
 from ..deps import ReadAuthDep, StoreDep
 from ..queries import list_incidents, parse_since
 from ..store import StoreError
@@ -24,7 +24,7 @@ async def read_incidents(
     model: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     muted: Annotated[bool, Query(description="also labels hidden by a mute (Muted = 1)")] = False,
-) -> list[dict[str, Any]]:
+) -> list[Incident]:
     try:
         start = parse_since(since)
     except ValueError as exc:
@@ -33,4 +33,4 @@ async def read_incidents(
         rows = await run_in_threadpool(list_incidents, store, start, category, service, model, limit, muted)
     except StoreError as exc:
         raise HTTPException(503, f"store unavailable: {exc}") from exc
-    return jsonable_encoder(rows)
+    return rows

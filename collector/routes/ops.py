@@ -6,7 +6,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import StateDep
-from ..store import LABELS_TABLE, StoreError
 
 router = APIRouter(tags=["operations"])
 
@@ -27,51 +26,9 @@ async def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _incidents_by_category(state: StateDep) -> dict[str, float]:
-    db = state.store.database
-    try:
-        rows = state.store.query(
-            f"SELECT Category, count() AS n FROM `{db}`.{LABELS_TABLE} FINAL WHERE IsDeleted = 0 GROUP BY Category")
-    except StoreError:
-        return {}
-    return {str(r["Category"]): float(r["n"]) for r in rows}
-
-
-POLLED_APIS = ("assistants.runs", "responses", "vector_stores.files", "vector_stores.file_batches", "vector_stores")
-
-
-def _oldest_open_hang(state: StateDep) -> dict[str, float]:
-    """Per API kind, seconds the longest-open polled object has been non-terminal (last hour; 0 if none).
-
-    An object's status is its latest *successful* poll (a failed read says nothing about it), as on the
-    dashboards' "Hangs currently open" panel.
-    """
-    db = state.store.database
-    oldest = dict.fromkeys(POLLED_APIS, 0.0)
-    try:
-        rows = state.store.query(f"""
-SELECT api, max(open_s) AS oldest FROM (
-  SELECT LlmApi AS api, SpanAttributes['streamtriage.object.id'] AS object_id,
-         argMax(LlmStatus, Timestamp) AS status,
-         greatest(argMax(toFloat64OrZero(SpanAttributes['streamtriage.poll.first_seen_ms']), Timestamp),
-                  toFloat64(toUnixTimestamp64Milli(max(Timestamp)) - toUnixTimestamp64Milli(min(Timestamp)))) / 1000
-           AS open_s
-  FROM `{db}`.otel_traces
-  WHERE LlmSpan = 'poll' AND Timestamp >= now64(9) - INTERVAL 1 HOUR
-    AND SpanAttributes['error.type'] = '' AND LlmStatus NOT IN ('', 'unknown', 'error')
-  GROUP BY api, object_id)
-WHERE status IN ('queued', 'in_progress', 'requires_action', 'cancelling')
-GROUP BY api""")
-    except StoreError:
-        return oldest
-    oldest.update({str(r["api"]): float(r["oldest"]) for r in rows})
-    return oldest
-
-
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(state: StateDep) -> PlainTextResponse:
-    by_category = await run_in_threadpool(_incidents_by_category, state) if state.store.connected else {}
-    hangs = await run_in_threadpool(_oldest_open_hang, state) if state.store.connected else {}
+    by_category, hangs = state.gauges.snapshot()  # kept by the service (collector/gauges.py), not queried here
     w = state.writer
     text = state.metrics.render(
         gauges={

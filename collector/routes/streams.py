@@ -1,12 +1,10 @@
 """``GET /api/streams/{trace_id}``: one call with its event/poll spans and its label."""
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException
-from fastapi.encoders import jsonable_encoder
 from starlette.concurrency import run_in_threadpool
 
+from ..api_models import Stream
 from ..deps import ReadAuthDep, StoreDep
 from ..queries import TRACE_ID, get_stream
 from ..store import StoreError
@@ -15,7 +13,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 
 @router.get("/streams/{trace_id}", summary="A call's spans (call, events, polls) and its label")
-async def read_stream(trace_id: str, store: StoreDep, _auth: ReadAuthDep) -> dict[str, Any]:
+async def read_stream(trace_id: str, store: StoreDep, _auth: ReadAuthDep) -> Stream:
     tid = trace_id.lower()
     if not TRACE_ID.match(tid):
         raise HTTPException(400, "trace_id must be 32 hex characters")
@@ -25,4 +23,4 @@ async def read_stream(trace_id: str, store: StoreDep, _auth: ReadAuthDep) -> dic
         raise HTTPException(503, f"store unavailable: {exc}") from exc
     if found is None:
         raise HTTPException(404, f"no spans or label for trace {tid}")
-    return jsonable_encoder(found)
+    return found

@@ -1,35 +1,24 @@
 """SQL fragments and variables shared by the three dashboards.
 
-The failure definitions live here once so the health dashboard, the runs dashboard and the alert
-rules' documentation agree on what "incomplete", "truncated" and "hung" mean (span contract §4).
+The failure definitions ("incomplete", "truncated", "hung") are the span contract's derived facts
+from ``streamtriage.contract.facts``, the same ones the collector's ``/metrics`` and the classifier
+use; they are only given their dashboard names here.
 """
 from __future__ import annotations
+
+from streamtriage.contract import facts
 
 from ..builder import Json, custom_variable, datasource_variable, query_variable, textbox_variable
 
 IS_ERROR = "StatusCode IN ('Error', 'STATUS_CODE_ERROR')"
 """A failed call: the hook sets ERROR status for every outcome but completed/cancelled and for failed terminal statuses."""
 
-IS_INCOMPLETE = (
-    "(SpanAttributes['streamtriage.call.mode'] = 'stream' AND LlmTerminalSeen = 0"
-    " AND LlmOutcome NOT IN ('cancelled', 'app_error', 'http_error'))"
-)
-"""A stream that started but never got its terminal marker, and not because the app stopped reading."""
-
-IS_TRUNCATED = (
-    "(LlmFinishReason = 'length' OR SpanAttributes['streamtriage.incomplete_reason'] IN"
-    " ('max_output_tokens', 'max_completion_tokens', 'max_prompt_tokens'))"
-)
-"""Output cut by a token budget: chat ``finish_reason=length`` or an ``incomplete_details.reason``."""
-
-NON_TERMINAL = "('queued', 'in_progress', 'requires_action', 'cancelling')"
-"""Poll statuses that mean "not finished yet" (contract §4.3)."""
-
-POLL_READ_OK = "(SpanAttributes['error.type'] = '' AND LlmStatus NOT IN ('', 'unknown', 'error'))"
-"""A poll that read a status; a failed read (timeout, cancelled helper: the hook writes status "error") says
-nothing about the object."""
-LATEST_STATUS = f"argMaxIf(LlmStatus, Timestamp, {POLL_READ_OK})"
-"""An object's latest status, from its last successful poll."""
+IS_INCOMPLETE = facts.INCOMPLETE_SQL
+IS_TRUNCATED = facts.TRUNCATED_SQL
+NON_TERMINAL = facts.NON_TERMINAL_SQL
+POLL_READ_OK = facts.POLL_READ_OK_SQL
+LATEST_STATUS = facts.OBJECT_STATUS_SQL
+OPEN_FOR_S = facts.OBJECT_OPEN_S_SQL
 
 PROVIDER = "if(SpanAttributes['gen_ai.provider.name'] = '', 'openai', SpanAttributes['gen_ai.provider.name'])"
 """A span's provider (``gen_ai.provider.name``: openai, anthropic); poll spans carry none and poll OpenAI objects."""

@@ -5,6 +5,8 @@ many polls a run takes, how long ``requires_action`` waits, and which objects ar
 """
 from __future__ import annotations
 
+from streamtriage.contract.facts import open_hang_sql
+
 from ..builder import Json, bargauge, by_name, dashboard, stat, table, thresholds, timeseries
 from .common import (
     CALLS,
@@ -13,6 +15,7 @@ from .common import (
     LATEST_STATUS,
     LIVE_LABELS,
     NON_TERMINAL,
+    OPEN_FOR_S,
     POLL_READ_OK,
     POLLS,
     SPAN_FILTERS,
@@ -39,10 +42,7 @@ SELECT SpanAttributes['streamtriage.object.id'] AS object_id,
        max(Timestamp) AS last_poll,
        count() AS polls,
        argMax(toFloat64OrZero(SpanAttributes['streamtriage.poll.status_since_ms']), Timestamp) / 1000 AS status_age_s,
-       greatest(
-         argMax(toFloat64OrZero(SpanAttributes['streamtriage.poll.first_seen_ms']), Timestamp),
-         toFloat64(toUnixTimestamp64Milli(max(Timestamp)) - toUnixTimestamp64Milli(min(Timestamp)))
-       ) / 1000 AS open_for_s
+       {OPEN_FOR_S} AS open_for_s
 FROM otel_traces
 WHERE {_WHERE_POLLS}
 GROUP BY object_id"""
@@ -59,7 +59,7 @@ GROUP BY api, object_id, status"""
 
 
 def build() -> Json:
-    hung = f"status IN {NON_TERMINAL} AND open_for_s >= ${{hang_after_s}}"
+    hung = open_hang_sql("status", "open_for_s", "${hang_after_s}")
     stats = [
         stat("Hangs open now", "Polled objects whose latest status is still non-terminal after 'Hang after'.",
              f"SELECT countIf({hung}) AS hangs FROM ({OBJECTS}\n)", "short", _COUNT_TH, w=5),

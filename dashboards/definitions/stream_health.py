@@ -5,6 +5,8 @@ anything; only "failure rate by category" reads the classifier's labels.
 """
 from __future__ import annotations
 
+from streamtriage.contract.facts import open_hang_sql
+
 from ..builder import Json, by_name, dashboard, stat, table, thresholds, timeseries
 from .common import (
     CALLS,
@@ -16,6 +18,7 @@ from .common import (
     LATEST_STATUS,
     LIVE_LABELS,
     NON_TERMINAL,
+    OPEN_FOR_S,
     POLLS,
     SPAN_FILTERS,
     filter_variables,
@@ -33,15 +36,12 @@ HUNG_OBJECTS = f"""
 SELECT SpanAttributes['streamtriage.object.id'] AS object_id,
        any(LlmApi) AS api,
        {LATEST_STATUS} AS status,
-       greatest(
-         argMax(toFloat64OrZero(SpanAttributes['streamtriage.poll.first_seen_ms']), Timestamp),
-         toFloat64(toUnixTimestamp64Milli(max(Timestamp)) - toUnixTimestamp64Milli(min(Timestamp)))
-       ) / 1000 AS open_for_s
+       {OPEN_FOR_S} AS open_for_s
 FROM otel_traces
 WHERE $__timeFilter(Timestamp) AND {POLLS}
   AND {SPAN_FILTERS}
 GROUP BY object_id
-HAVING status IN {NON_TERMINAL} AND open_for_s >= ${{hang_after_s}}"""
+HAVING {open_hang_sql("status", "open_for_s", "${hang_after_s}")}"""
 
 
 def build() -> Json:

@@ -12,7 +12,6 @@ at once), so timing evidence is not skewed by the suite's own load. Every incide
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -48,11 +47,11 @@ def test_every_scenario_gets_its_expected_label(tmp_path: Path, group: str) -> N
         assert verdicts, f"{tag}: no scenario ran"
         texts.append(accuracy_report(verdicts))
         ok = ok and all(v.ok for v in verdicts)
-        uncategorised = [lb for v in verdicts for lb in v.labels if not lb.get("Category")]
+        uncategorised = [lb for v in verdicts for lb in v.labels if not lb.get("category")]
         assert not uncategorised, f"{tag}: incidents without a category: {uncategorised}"
         for v in verdicts:  # a provider's own stop is an incident that names the value it saw
             if v.run.name in NAMES_THE_VALUE and v.best is not None:
-                said = " ".join(json.loads(v.best.get("Evidence") or "{}").get("matched", []))
+                said = " ".join(v.best.get("evidence") or [])
                 assert f'finish_reason "{NAMES_THE_VALUE[v.run.name]}"' in said, (tag, v.run.name, said)
     text = "\n\n".join(texts)
     print("\n" + text)

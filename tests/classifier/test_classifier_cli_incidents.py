@@ -57,8 +57,8 @@ def test_incidents_from_service_then_from_store(tmp_path: Path) -> None:
         tid = _send(svc.url, "svc-a")
         assert svc.request("POST", "/api/classify")[0] == 200
         rows = _incidents(svc)                       # the service owns the store: goes through its API
-        assert [(r["TraceId"], r["KbId"]) for r in rows] == [(tid, "llm/peer-closed-incomplete-chunked-read")]
-        assert rows[0]["FixRateSample"] == 0 and rows[0]["FixRateObserved"] is None  # a rate comes with its sample
+        assert [(r["trace_id"], r["kb_id"]) for r in rows] == [(tid, "llm/peer-closed-incomplete-chunked-read")]
+        assert rows[0]["fix_rate_sample"] == 0 and rows[0]["fix_rate_observed"] is None  # a rate comes with its sample
         assert _incidents(svc, "--category", "truncation") == []
         kb = svc.get_json("/api/kb")
         row = next(e for e in kb if e["id"] == "llm/peer-closed-incomplete-chunked-read")
@@ -72,7 +72,7 @@ def test_incidents_from_service_then_from_store(tmp_path: Path) -> None:
         assert svc.request("GET", "/api/kb/llm/content-filter-stop?format=pdf")[0] == 422
         tid2 = _send(svc.url, "svc-b")               # not classified yet when the service stops
     rows = _incidents(svc)                           # no service: opens the store and classifies first
-    assert {r["TraceId"] for r in rows} == {tid, tid2}
+    assert {r["trace_id"] for r in rows} == {tid, tid2}
     table = subprocess.run([sys.executable, "-m", "streamtriage.cli", "incidents", "--store", svc.store],
                            capture_output=True, text=True, timeout=120,
                            env={**os.environ, "STREAMTRIAGE_STATE_DIR": str(svc.data_dir)})

@@ -66,7 +66,7 @@ def _scenarios(svc: CollectorProcess, service: str, names: list[str], out: Path)
 
 def _incidents(svc: CollectorProcess, query: str = "") -> dict[str, dict[str, Any]]:
     rows = svc.get_json("/api/incidents?since=1h&limit=10000" + query)
-    return {r["TraceId"]: r for r in rows}
+    return {r["trace_id"]: r for r in rows}
 
 
 def _post(svc: CollectorProcess, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -93,8 +93,8 @@ def test_user_kb_verdicts_and_mutes_change_incidents(tmp_path: Path) -> None:
         # 1. The user directory's entry replaced the shipped one with the same id.
         cut_a, cut_b = inc[a["chat-cut-fin"]], inc[b["chat-cut-fin"]]
         for row in (cut_a, cut_b):
-            assert (row["KbId"], row["Title"], row["Category"]) == (PEER, OUR_TITLE, "infra_misconfig")
-            assert (row["LabelSource"], row["Muted"]) == ("rule", 0)
+            assert (row["kb_id"], row["title"], row["category"]) == (PEER, OUR_TITLE, "infra_misconfig")
+            assert (row["label_source"], row["muted"]) == ("rule", 0)
         assert svc.get_json("/api/kb/" + PEER)["title"] == OUR_TITLE
 
         # 2. `kb test` on the export of that call and on the directory's fixtures (no store, no test suite).
@@ -104,7 +104,7 @@ def test_user_kb_verdicts_and_mutes_change_incidents(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stderr
         (call,) = json.loads(res.stdout)
         assert call["label"]["kb_id"] == PEER and call["label"]["title"] == OUR_TITLE
-        assert call["label"]["confidence"] == pytest.approx(cut_a["Confidence"], abs=1e-3)  # same record as SQL built
+        assert call["label"]["confidence"] == pytest.approx(cut_a["confidence"], abs=1e-3)  # same record as SQL built
         rules = {r["kb_id"]: r for r in call["rules"]}
         assert rules[PEER]["matched"] and not rules[LENGTH]["matched"]
         assert any("finish_reason" in f for f in rules[LENGTH]["failed"]), rules[LENGTH]
@@ -113,19 +113,19 @@ def test_user_kb_verdicts_and_mutes_change_incidents(tmp_path: Path) -> None:
 
         # 3. Marked wrong with the right entry: /api/incidents shows the right entry, also after another pass.
         length_tid = a["chat-length"]
-        assert inc[length_tid]["KbId"] == LENGTH
+        assert inc[length_tid]["kb_id"] == LENGTH
         status, body = _post(svc, f"/api/labels/{length_tid}/feedback",
                              {"verdict": "wrong", "right_kb_id": RIGHT, "author": "qa", "note": "json mode"})
         assert status == 200, body
-        assert body["label"]["KbId"] == RIGHT
+        assert body["label"]["kb_id"] == RIGHT
         _post(svc, "/api/classify", {})
         row = _incidents(svc)[length_tid]
-        assert (row["KbId"], row["LabelSource"], row["RuleKbId"]) == (RIGHT, "feedback", LENGTH)
-        assert "marked wrong by qa" in row["Evidence"]
+        assert (row["kb_id"], row["label_source"], row["rule_kb_id"]) == (RIGHT, "feedback", LENGTH)
+        assert any("marked wrong by qa" in said for said in row["evidence"]), row["evidence"]
 
         # ... a confirmed label, and the precision per entry (attributed to what the rules said).
         status, body = _post(svc, f"/api/labels/{a['chat-finish-null']}/feedback", {"verdict": "confirm"})
-        assert status == 200 and body["label"]["LabelSource"] == "confirmed", body
+        assert status == 200 and body["label"]["label_source"] == "confirmed", body
         precision = {p["kb_id"]: p for p in svc.get_json("/api/feedback")["precision"]}
         assert (precision[LENGTH]["wrong"], precision[LENGTH]["precision"]) == (1, 0.0)
         assert (precision[NO_FINISH]["confirmed"], precision[NO_FINISH]["precision"]) == (1, 1.0)
@@ -136,7 +136,7 @@ def test_user_kb_verdicts_and_mutes_change_incidents(tmp_path: Path) -> None:
         assert _post(svc, "/api/labels/xyz/feedback", {"verdict": "confirm"})[0] == 400
         assert _post(svc, f"/api/labels/{'0' * 32}/feedback", {"verdict": "confirm"})[0] == 404
         assert _post(svc, "/api/mutes", {"service": "svc-a", "kb_id": "llm/nope"})[0] == 400
-        assert _incidents(svc)[length_tid]["KbId"] == RIGHT
+        assert _incidents(svc)[length_tid]["kb_id"] == RIGHT
 
         # 4. Muted for svc-a with the CLI (through the running service): gone from svc-a's incidents only.
         res = _cli("feedback", "mute", "--service", "svc-a", "--entry", PEER, "--store", svc.store,
@@ -146,22 +146,22 @@ def test_user_kb_verdicts_and_mutes_change_incidents(tmp_path: Path) -> None:
         _post(svc, "/api/classify", {})
         inc = _incidents(svc)
         assert a["chat-cut-fin"] not in inc
-        assert inc[b["chat-cut-fin"]]["KbId"] == PEER
+        assert inc[b["chat-cut-fin"]]["kb_id"] == PEER
         muted = _incidents(svc, "&muted=true")[a["chat-cut-fin"]]
-        assert (muted["KbId"], muted["Muted"]) == (PEER, 1)
+        assert (muted["kb_id"], muted["muted"]) == (PEER, 1)
 
         # ... and unmuted, it is back.
         status, _, raw = svc.request("DELETE", f"/api/mutes?service=svc-a&kb_id={PEER}")
         assert status == 200, raw
-        assert _incidents(svc)[a["chat-cut-fin"]]["Muted"] == 0
+        assert _incidents(svc)[a["chat-cut-fin"]]["muted"] == 0
 
     # 5. With no service running, the CLI works on the store itself: the verdict withdrawn, the rules' label is back.
     store = ["--store", svc.store, "--kb-dir", str(kb_dir)]
     env = {"STREAMTRIAGE_STATE_DIR": str(svc.data_dir), **SHORT_THRESHOLDS}
     res = _cli("feedback", "clear", length_tid, *store, env=env)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["label"]["KbId"] == LENGTH
+    assert json.loads(res.stdout)["label"]["kb_id"] == LENGTH
     res = _cli("incidents", "--since", "1h", "--json", *store, env=env)
     assert res.returncode == 0, res.stderr
-    rows = {r["TraceId"]: r for r in json.loads(res.stdout)}
-    assert rows[length_tid]["KbId"] == LENGTH and rows[a["chat-cut-fin"]]["Title"] == OUR_TITLE
+    rows = {r["trace_id"]: r for r in json.loads(res.stdout)}
+    assert rows[length_tid]["kb_id"] == LENGTH and rows[a["chat-cut-fin"]]["title"] == OUR_TITLE

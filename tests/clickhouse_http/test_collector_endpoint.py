@@ -18,7 +18,7 @@ def test_embedded_collector_serves_its_store_read_only(tmp_path) -> None:
         client = clickhouse_connect.get_client(host="127.0.0.1", port=ch_port, username="default", password="tok")
         rows = client.query("SELECT SpanId, Duration, StatusCode FROM otel_traces WHERE TraceId = {t:String}",
                             parameters={"t": trace_id}).result_rows
-        api = {s["SpanId"]: (s["Duration"], s["StatusCode"]) for s in found["spans"]}
+        api = {s["span_id"]: (s["duration"], s["status_code"]) for s in found["spans"]}
         assert {r[0]: (r[1], r[2]) for r in rows} == api
         assert {t[0] for t in client.query("SHOW TABLES").result_rows} >= {"otel_traces", "streamtriage_labels"}
         with pytest.raises(Exception) as info:

@@ -70,7 +70,7 @@ def _wait_for_spans(svc: CollectorProcess, trace_id: str, want: set[str], timeou
             import json
 
             found = json.loads(body)
-            if {s["SpanId"] for s in found["spans"]} == want:
+            if {s["span_id"] for s in found["spans"]} == want:
                 return found
         time.sleep(0.1)
     raise AssertionError(f"spans of {trace_id} not stored in {timeout_s}s: {found}")
@@ -80,7 +80,7 @@ def test_ingest_lands_in_the_http_store_and_reads_back(stack) -> None:
     server, svc, _ = stack
     trace_id, span_ids = _emit(svc.url, "t0ken")
     found = _wait_for_spans(svc, trace_id, span_ids)
-    assert found["call"]["StatusCode"] == "Error"
+    assert found["call"]["status_code"] == "Error"
     direct = clickhouse_connect.get_client(host="127.0.0.1", port=server.port, database=DB)
     rows = direct.query("SELECT SpanId, SpanAttributes['streamtriage.span'] FROM otel_traces WHERE TraceId = {t:String}",
                         parameters={"t": trace_id}).result_rows
@@ -119,11 +119,11 @@ def test_classifier_labels_calls_through_the_http_store(stack) -> None:
     store = clickhouse_connect.get_client(host="127.0.0.1", port=server.port, database=DB)
     result = Classifier(store, DB, slack_s=5).run_once()
     mine = [lb for lb in result["labels"] if lb["trace_id"] == trace_id]
-    assert len(mine) == 1 and mine[0]["span_id"] == found["call"]["SpanId"]
+    assert len(mine) == 1 and mine[0]["span_id"] == found["call"]["span_id"]
     kb_id = mine[0]["kb_id"]
     assert kb_id.startswith("llm/")
     incidents = svc.get_json("/api/incidents?since=1h")
-    assert any(i.get("TraceId") == trace_id and i.get("KbId") == kb_id for i in incidents), incidents[:3]
+    assert any(i.get("trace_id") == trace_id and i.get("kb_id") == kb_id for i in incidents), incidents[:3]
     grafana = clickhouse_connect.get_client(host="127.0.0.1", port=ch_port, username="default", password="t0ken")
     rows = grafana.query("SELECT KbId FROM streamtriage_labels FINAL WHERE TraceId = {t:String} AND IsDeleted = 0",
                          parameters={"t": trace_id}).result_rows

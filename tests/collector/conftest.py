@@ -15,4 +15,4 @@ def collector(tmp_path_factory: pytest.TempPathFactory):
 
 def stored_span_ids(svc: CollectorProcess, trace_id: str) -> set[str]:
     found = svc.get_json(f"/api/streams/{trace_id}") if svc.request("GET", f"/api/streams/{trace_id}")[0] == 200 else None
-    return {s["SpanId"] for s in found["spans"]} if found else set()
+    return {s["span_id"] for s in found["spans"]} if found else set()

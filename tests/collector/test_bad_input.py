@@ -78,7 +78,7 @@ def test_huge_attribute_within_the_limit_is_stored_whole(collector: CollectorPro
                                                                            "big": big})]).SerializeToString())
     assert status == 200
     call = collector.get_json(f"/api/streams/{trace.hex()}")["call"]
-    assert call["SpanAttributes"]["big"] == big
+    assert call["span_attributes"]["big"] == big
 
 
 def test_invalid_spans_are_rejected_one_by_one_with_partial_success(collector: CollectorProcess) -> None:

@@ -87,7 +87,7 @@ def test_incidents_token_url_hint_and_full_trace_ids(tmp_path: Path) -> None:
                           ([], {"STREAMTRIAGE_TOKEN": "s3cret"})):
             got = _cli(elsewhere, "incidents", "--url", svc.url, "--json", *args, env=env)
             assert got.returncode == 0, got.stderr
-            assert [r["TraceId"] for r in json.loads(got.stdout)] == [tid]
+            assert [r["trace_id"] for r in json.loads(got.stdout)] == [tid]
         table = _cli(elsewhere, "incidents", "--url", svc.url, "--token", "s3cret", env={"COLUMNS": "80"})
         assert table.returncode == 0 and tid in table.stdout
         assert svc.request("GET", f"/api/streams/{tid}")[0] == 200

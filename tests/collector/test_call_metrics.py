@@ -31,7 +31,7 @@ def _call(tracer, outcome: str, *, error: bool = False, **extra: object) -> None
 
 
 def test_calls_truncations_and_open_hangs_are_exported(tmp_path: Path) -> None:
-    with collector_process(tmp_path) as svc:
+    with collector_process(tmp_path, env={"STREAMTRIAGE_GAUGES_REFRESH_S": "0.2"}) as svc:
         provider = TracerProvider(resource=Resource.create({"service.name": "bot"}))
         provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=svc.url + "/v1/traces")))
         tracer = provider.get_tracer("test")

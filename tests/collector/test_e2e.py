@@ -64,22 +64,22 @@ def test_real_exporter_spans_come_back_from_the_api_intact(collector: CollectorP
         trace_id, memory = _emit(collector, compression)
         sent = {format(s.context.span_id, "016x"): s for s in memory.get_finished_spans()}
         found = collector.get_json(f"/api/streams/{trace_id}")
-        assert {s["SpanId"] for s in found["spans"]} == set(sent)
+        assert {s["span_id"] for s in found["spans"]} == set(sent)
         call = found["call"]
-        assert call["SpanAttributes"] == EXPECTED_CALL
-        assert (call["SpanKind"], call["StatusCode"], call["StatusMessage"]) == ("Client", "Error", "peer closed connection")
-        assert call["ServiceName"] == "e2e-app" and call["ResourceAttributes"]["deployment.environment"] == "test"
-        assert (call["ScopeName"], call["ScopeVersion"]) == ("streamtriage.instrumentation.openai", "0.1.0")
-        assert [(e["Name"], e["Attributes"]) for e in call["Events"]] == [
+        assert call["span_attributes"] == EXPECTED_CALL
+        assert (call["span_kind"], call["status_code"], call["status_message"]) == ("Client", "Error", "peer closed connection")
+        assert call["service_name"] == "e2e-app" and call["resource_attributes"]["deployment.environment"] == "test"
+        assert (call["scope_name"], call["scope_version"]) == ("streamtriage.instrumentation.openai", "0.1.0")
+        assert [(e["name"], e["attributes"]) for e in call["events"]] == [
             ("exception", {"exception.type": "httpx2.RemoteProtocolError", "exception.escaped": "true"})]
-        span = sent[call["SpanId"]]
-        assert call["TimestampNs"] == span.start_time and call["Duration"] == span.end_time - span.start_time
-        assert call["Events"][0]["TimeUnixNano"] == span.events[0].timestamp
-        assert (call["LlmModel"], call["LlmOutcome"], call["LlmFinishReason"], call["LlmTtfeMs"]) == (
+        span = sent[call["span_id"]]
+        assert call["timestamp_ns"] == span.start_time and call["duration"] == span.end_time - span.start_time
+        assert call["events"][0]["time_unix_nano"] == span.events[0].timestamp
+        assert (call["llm_model"], call["llm_outcome"], call["llm_finish_reason"], call["llm_ttfe_ms"]) == (
             "gpt-4o-mini", "transport_error", "stop", 250.5)
         events = found["events"]
-        assert [e["SpanAttributes"]["streamtriage.event.count"] for e in events] == ["1", "17"]
-        assert all(e["ParentSpanId"] == call["SpanId"] and e["SpanKind"] == "Internal" for e in events)
+        assert [e["span_attributes"]["streamtriage.event.count"] for e in events] == ["1", "17"]
+        assert all(e["parent_span_id"] == call["span_id"] and e["span_kind"] == "Internal" for e in events)
         assert found["label"] is None
 
 
@@ -94,8 +94,8 @@ def test_otlp_json_and_gzip_json_are_accepted(collector: CollectorProcess) -> No
         assert status == 200 and resp_headers["content-type"].startswith(JSON)
         assert json.loads(resp) == {}
         call = collector.get_json(f"/api/streams/{trace_hex}")["call"]
-        assert call["SpanId"] == span_hex and call["Links"][0]["SpanId"] == "b7ad6b7169203331"
-        assert call["SpanAttributes"]["gen_ai.response.finish_reasons"] == '["length"]'
+        assert call["span_id"] == span_hex and call["links"][0]["span_id"] == "b7ad6b7169203331"
+        assert call["span_attributes"]["gen_ai.response.finish_reasons"] == '["length"]'
 
 
 def test_metrics_count_what_was_stored(collector: CollectorProcess) -> None:
@@ -126,4 +126,4 @@ def test_token_is_required_when_configured(tmp_path) -> None:
         assert authed.export(spans) == SpanExportResult.SUCCESS
         assert svc.request("GET", "/healthz", headers={"Authorization": ""})[0] == 200
         tid = format(spans[0].context.trace_id, "032x")
-        assert svc.get_json(f"/api/streams/{tid}")["spans"][0]["SpanName"] == "x"
+        assert svc.get_json(f"/api/streams/{tid}")["spans"][0]["span_name"] == "x"

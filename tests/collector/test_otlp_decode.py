@@ -103,3 +103,9 @@ def test_media_types() -> None:
     assert otlp.media_type("application/x-protobuf") == otlp.PROTOBUF
     assert otlp.media_type("application/json; charset=utf-8") == otlp.JSON
     assert otlp.media_type("text/plain") is None and otlp.media_type(None) is None
+
+
+def test_warm_up_decodes_a_span_in_both_encodings() -> None:
+    from streamtriage.collector.decode_worker import warm_up
+
+    assert warm_up() == 2

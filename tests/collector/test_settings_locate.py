@@ -51,7 +51,7 @@ def test_locate_prefers_the_running_service_and_the_lock_names_it(tmp_path: Path
                            {"Content-Type": "application/x-protobuf"})[0] == 200
         with locate(settings) as where:
             assert where.url == svc.url and where.store is None
-            assert where.stream(bytes(range(1, 17)).hex())["call"]["SpanName"] == "chat gpt-4o-mini"
+            assert where.stream(bytes(range(1, 17)).hex())["call"]["span_name"] == "chat gpt-4o-mini"
             assert where.incidents(since="1h") == []
     # Stopped: the directory is free, and locate opens the store directly (in a subprocess, since
     # this test process may already run chDB on another directory).
@@ -62,7 +62,7 @@ def test_locate_prefers_the_running_service_and_the_lock_names_it(tmp_path: Path
     code = ("import sys; from streamtriage.collector.settings import Settings; "
             "from streamtriage.collector.locate import locate; "
             "s = Settings(store=sys.argv[1], state_dir=sys.argv[2]); "
-            "w = locate(s).__enter__(); print(w.url, w.stream(sys.argv[3])['call']['SpanName'])")
+            "w = locate(s).__enter__(); print(w.url, w.stream(sys.argv[3])['call']['span_name'])")
     out = subprocess.run([sys.executable, "-c", code, svc.store, str(svc.data_dir), bytes(range(1, 17)).hex()],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

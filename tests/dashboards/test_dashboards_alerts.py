@@ -14,8 +14,11 @@ import pytest
 
 from streamtriage.dashboards import thresholds as T
 from streamtriage.dashboards.alerts import RULES, render_alert_rules
+from streamtriage.dashboards.definitions import stream_health
+from streamtriage.dashboards.definitions.common import IS_TRUNCATED
 from streamtriage.dashboards.export import ExportOptions, render_dashboards
-from streamtriage.dashboards.macros import QueryContext, expand_alert_sql
+from streamtriage.dashboards.macros import QueryContext, Variable, expand_alert_sql, expand_panel_sql
+from streamtriage.dashboards.queries import context_for
 
 DOC = render_alert_rules(collector_url="http://collector:4318", dashboards=render_dashboards(ExportOptions()))
 RENDERED = {r["uid"]: r for r in DOC["groups"][0]["rules"]}
@@ -89,11 +92,40 @@ def test_truncation_rate_fires_per_model(dataset: Any) -> None:
     at = t.end
     since = at - timedelta(seconds=T.TRUNCATION_WINDOW_S)
     calls = Counter(c.model for c in t.calls_log if c.at >= since)
-    trunc = Counter(lb.model for lb in t.labels_log if lb.category == "truncation" and lb.at >= since)
+    trunc = Counter(c.model for c in t.calls_log if c.truncated and c.at >= since)
     expected = {m for m in trunc if calls[m] >= T.TRUNCATION_MIN_CALLS and trunc[m] / calls[m] > T.TRUNCATION_RATE}
     firing = evaluate(dataset, "streamtriage-truncation-rate", at)
     assert {dict(k)["model"] for k in firing} == expected == {"gpt-4.1"}
     assert all(dict(k)["kb_id"].startswith("llm/") for k in firing)
+
+
+def test_truncation_alert_counts_what_its_panel_counts(dataset: Any) -> None:
+    """The rule links to the stream-health "Truncations" panel: over the same time range, the rule's
+    rate per model is that panel's count divided by the "Calls" panel's count for the model."""
+    rule = RENDERED["streamtriage-truncation-rate"]
+    health = render_dashboards(ExportOptions())[stream_health.UID]
+    linked = next(p for p in health["panels"] if p["id"] == rule["panelId"])
+    assert linked["title"] == "Truncations"
+    assert IS_TRUNCATED in linked["targets"][0]["rawSql"] and IS_TRUNCATED in _alert_sql(rule)
+    t = dataset.truth
+    ctx = QueryContext(t.start, t.end + timedelta(minutes=1))
+    res = dataset.client.query(expand_alert_sql(_alert_sql(rule), ctx))
+    rates = {row[res.column_names.index("model")]: row[res.column_names.index("truncation_rate")]
+             for row in res.result_rows}
+    assert rates and any(rates.values())
+
+    def panel(title: str, model: str) -> Any:
+        sql = next(p for p in health["panels"] if p["title"] == title)["targets"][0]["rawSql"]
+        pctx = context_for(health, ctx.time_from, ctx.time_to, 60.0,
+                           {"model": Variable("model", (model,), multi=True, include_all=True)})
+        return dataset.client.query(expand_panel_sql(sql, pctx)).result_rows[0][0]
+
+    for model, rate in rates.items():
+        assert rate == pytest.approx(panel("Truncations", model) / panel("Calls", model)), model
+
+
+def _alert_sql(rule: dict[str, Any]) -> str:
+    return next(d for d in rule["data"] if d["refId"] == "A")["model"]["rawSql"]
 
 
 def test_ingest_stall_fires_only_after_traffic_stops(dataset: Any) -> None:

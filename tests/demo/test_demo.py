@@ -48,6 +48,6 @@ def test_demo_labels_every_scenario_and_exits_zero(tmp_path: Path) -> None:
          "--limit", "10000", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=180,
         env={**os.environ, **SHORT_THRESHOLDS})
     assert listed.returncode == 0, listed.stderr[-3000:]
-    traces = {row["TraceId"] for row in json.loads(listed.stdout)}
+    traces = {row["trace_id"] for row in json.loads(listed.stdout)}
     failed = {r["trace_id"] for r in runs if r["expected"] is not None}
     assert failed <= traces, f"{len(failed - traces)} failed runs missing from `streamtriage incidents`"

@@ -74,7 +74,7 @@ def test_labels_without_an_entry_say_so_in_words() -> None:
     from streamtriage.scenario_suite import ScenarioRun, Verdict
 
     run = ScenarioRun("x", "sync", "0" * 32, "", "3")
-    unclassified = Verdict(run, (None, None), [{"KbId": "", "Category": "", "Confidence": 0.4}])
-    category_only = Verdict(run, (None, "rate_limit"), [{"KbId": "", "Category": "rate_limit", "Confidence": 0.4}])
+    unclassified = Verdict(run, (None, None), [{"kb_id": "", "category": "", "confidence": 0.4}])
+    category_only = Verdict(run, (None, "rate_limit"), [{"kb_id": "", "category": "rate_limit", "confidence": 0.4}])
     assert label_text(unclassified) == "unclassified (a failure, no entry)"
     assert label_text(category_only) == "rate_limit (no specific entry)"

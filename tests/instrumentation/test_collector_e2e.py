@@ -58,16 +58,16 @@ def test_hook_to_collector(mini_url, tmp_path):
         traces = json.loads(proc.stdout.strip().splitlines()[-1])
 
         ok = _wait_call(svc, traces["mini-healthy"])
-        a = ok["call"]["SpanAttributes"]
+        a = ok["call"]["span_attributes"]
         assert a["streamtriage.outcome"] == "completed"
         assert a["streamtriage.terminal.seen"] == "true"
         assert a["streamtriage.terminal.event"] == "[DONE]"
         assert json.loads(a["gen_ai.response.finish_reasons"]) == ["stop"]
-        assert ok["call"]["ServiceName"] == "e2e-bot"
-        assert sum(int(e["SpanAttributes"]["streamtriage.event.count"]) for e in ok["events"]) == int(a["streamtriage.event.count"])
+        assert ok["call"]["service_name"] == "e2e-bot"
+        assert sum(int(e["span_attributes"]["streamtriage.event.count"]) for e in ok["events"]) == int(a["streamtriage.event.count"])
 
         cut = _wait_call(svc, traces["mini-cut"])
-        c = cut["call"]["SpanAttributes"]
+        c = cut["call"]["span_attributes"]
         assert c["streamtriage.outcome"] == "transport_error"
         assert json.loads(c["streamtriage.exception.chain"])[:2] == ["openai.APIConnectionError", "httpx2.RemoteProtocolError"]
         assert c["error.type"] == "openai.APIConnectionError"

@@ -7,7 +7,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
-from streamtriage.instrumentation import OpenAIInstrumentor, calls, patches, reset_stats, stats
+from streamtriage.instrumentation import OpenAIInstrumentor, calls, reset_stats, stats
+from streamtriage.instrumentation.hooks import exits, requests, streams
 
 MSGS = [{"role": "user", "content": "hi"}]
 
@@ -72,13 +73,13 @@ def test_failing_span_processor_is_counted(mini_url, baseline):
 @pytest.mark.parametrize(
     "target",
     [
-        (patches, "classify"),
+        (requests, "classify"),
         (calls.CallState, "_end_span"),
         (calls.CallState, "delta"),
         (calls.CallState, "event"),
-        (patches, "_done_marker"),
-        (patches, "_exit_state"),
-        (patches, "_attach"),
+        (streams, "_done_marker"),
+        (exits, "exit_state"),
+        (streams, "_attach"),
     ],
     ids=lambda t: t[1],
 )

@@ -70,7 +70,7 @@ def test_opentelemetry_instrument_as_written_exports_to_the_collector(tmp_path: 
                 time.sleep(0.3)
     finally:
         sim.stop()
-    assert [(r["ServiceName"], r["KbId"]) for r in rows] == [("support-bot", "llm/peer-closed-incomplete-chunked-read")]
+    assert [(r["service"], r["kb_id"]) for r in rows] == [("support-bot", "llm/peer-closed-incomplete-chunked-read")]
 
 
 def test_defaults_apply_only_where_the_user_set_nothing() -> None:

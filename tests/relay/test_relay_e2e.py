@@ -89,11 +89,11 @@ def _ws(relay: Relay, variant: str, model: str, leave_after: int | None = None) 
 
 
 def _labels(relay: Relay, trace_id: str) -> list[dict[str, Any]]:
-    return [lb for lb in classify_and_fetch(relay.collector) if lb.get("TraceId") == trace_id]
+    return [lb for lb in classify_and_fetch(relay.collector) if lb.get("trace_id") == trace_id]
 
 
 def _relay_label(labels: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return next((lb for lb in labels if lb.get("ApiKind") == "relay"), None)
+    return next((lb for lb in labels if lb.get("api") == "relay"), None)
 
 
 def test_healthy_relay_has_no_incident(relay: Relay) -> None:
@@ -108,12 +108,11 @@ def test_seed_failure_missing_finish_reason_crashes_the_relay(relay: Relay) -> N
     assert code == 1006, (code, got)
     labels = _labels(relay, tid)
     lb = _relay_label(labels)
-    assert lb is not None and lb["KbId"] == "llm/relay-crash-on-upstream-failure", lb
+    assert lb is not None and lb["kb_id"] == "llm/relay-crash-on-upstream-failure", lb
     # the upstream leg, parsed by hand with httpx (instrument_httpx), names the parser bug itself
-    upstream = [x for x in labels if x.get("ApiKind") == "chat.completions"]
-    assert [x["KbId"] for x in upstream] == ["llm/keyerror-finish-reason-parser"], labels
-    evidence = json.loads(lb["Evidence"])
-    says = " ".join(evidence["matched"]) if isinstance(evidence.get("matched"), list) else json.dumps(evidence)
+    upstream = [x for x in labels if x.get("api") == "chat.completions"]
+    assert [x["kb_id"] for x in upstream] == ["llm/keyerror-finish-reason-parser"], labels
+    says = " ".join(lb["evidence"])  # the rule clauses that matched
     assert "KeyError" in says and "1006" in says
 
 
@@ -122,8 +121,8 @@ def test_upstream_cut_shown_as_complete(relay: Relay) -> None:
     assert code == 1000 and got[-1] == {"done": True}, "the browser was told the answer is complete"
     labels = _labels(relay, tid)
     lb = _relay_label(labels)
-    assert lb is not None and lb["KbId"] == "llm/relay-partial-answer-shown-complete", labels
-    assert any(x.get("ApiKind") == "chat.completions" for x in labels), "the upstream call has its own label"
+    assert lb is not None and lb["kb_id"] == "llm/relay-partial-answer-shown-complete", labels
+    assert any(x.get("api") == "chat.completions" for x in labels), "the upstream call has its own label"
 
 
 def test_careful_relay_tells_the_client_so_no_relay_incident(relay: Relay) -> None:
@@ -131,14 +130,14 @@ def test_careful_relay_tells_the_client_so_no_relay_incident(relay: Relay) -> No
     assert code == 1011 and "error" in got[-1]
     labels = _labels(relay, tid)
     assert _relay_label(labels) is None, labels
-    assert any(x.get("ApiKind") == "chat.completions" for x in labels)
+    assert any(x.get("api") == "chat.completions" for x in labels)
 
 
 def test_client_gone_while_upstream_kept_running(relay: Relay) -> None:
     tid, got, code = _ws(relay, "deaf", fault_model("healthy", n=20, gap=0.1), leave_after=2)
     assert code is None and len(got) == 2
     lb = _relay_label(_labels(relay, tid))
-    assert lb is not None and lb["KbId"] == "llm/relay-client-gone-upstream-kept-running", lb
+    assert lb is not None and lb["kb_id"] == "llm/relay-client-gone-upstream-kept-running", lb
 
 
 def test_sse_relay_that_hides_a_cut(relay: Relay) -> None:
@@ -148,7 +147,7 @@ def test_sse_relay_that_hides_a_cut(relay: Relay) -> None:
         body = resp.read().decode()
     assert body.rstrip().endswith("data: [DONE]")
     lb = _relay_label(_labels(relay, tid))
-    assert lb is not None and lb["KbId"] == "llm/relay-partial-answer-shown-complete", lb
+    assert lb is not None and lb["kb_id"] == "llm/relay-partial-answer-shown-complete", lb
 
 
 def test_relay_panels_and_alert_show_these_relays(relay: Relay) -> None:
