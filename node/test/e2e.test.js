@@ -59,10 +59,10 @@ const NOT_DRIVEN = ['chat.create_stream_index0', 'chat.create_stream_dict'];
 /** The scenario's last SDK call (what the catalogue's expected outcome describes): the latest call span
  * that is not inside another call (a poll helper's create is). */
 function lastCall(spans) {
-  const calls = spans.filter((sp) => sp.SpanAttributes['streamtriage.span'] === 'call');
-  const ids = new Set(calls.map((sp) => sp.SpanId));
-  const top = calls.filter((sp) => !ids.has(sp.ParentSpanId));
-  return top.sort((a, b) => Number(BigInt(a.TimestampNs) - BigInt(b.TimestampNs)))[top.length - 1];
+  const calls = spans.filter((sp) => sp.span_attributes['streamtriage.span'] === 'call');
+  const ids = new Set(calls.map((sp) => sp.span_id));
+  const top = calls.filter((sp) => !ids.has(sp.parent_span_id));
+  return top.sort((a, b) => Number(BigInt(a.timestamp_ns) - BigInt(b.timestamp_ns)))[top.length - 1];
 }
 
 /**
@@ -178,7 +178,7 @@ test('openai 4.x/5.x/6.x x CommonJS/ESM: labels and outcomes as the Python hook 
   await api('POST', '/api/classify');
   const incidents = await api('GET', '/api/incidents?since=1h&limit=10000');
   const byTrace = new Map();
-  for (const lb of incidents) byTrace.set(lb.TraceId, [...(byTrace.get(lb.TraceId) || []), [lb.KbId || null, lb.Category || null]]);
+  for (const lb of incidents) byTrace.set(lb.trace_id, [...(byTrace.get(lb.trace_id) || []), [lb.kb_id || null, lb.category || null]]);
 
   for (const run of hooked) {
     await t.test(`${run.sdk} ${run.kind} ${run.name}`, async () => {
@@ -191,7 +191,7 @@ test('openai 4.x/5.x/6.x x CommonJS/ESM: labels and outcomes as the Python hook 
         `labels of ${run.name} (app saw: ${run.app_saw})`);
       const stream = await api('GET', `/api/streams/${run.trace_id}`);
       const last = lastCall(stream.spans || []);
-      const attrs = last && last.SpanAttributes;
+      const attrs = last && last.span_attributes;
       assert.ok(attrs, `no call span stored for ${run.name}`);
       assert.equal(attrs['streamtriage.outcome'], spec.outcome, `outcome of ${run.name} (app saw: ${run.app_saw})`);
       assert.equal(attrs['streamtriage.sdk.name'], 'openai-node');

@@ -210,7 +210,7 @@ def test_alerts_fire_on_pipeline_data(pipeline: Pipeline) -> None:
         return {tuple((c, v) for c, v in zip(res.column_names, row, strict=False) if isinstance(v, str))
                 for row in res.result_rows if row[-1] > limit}
 
-    assert firing("streamtriage-failure-rate") == {(("service", SERVICE),)}
+    assert firing("streamtriage-failure-rate") == {(("service", SERVICE), ("provider", "openai"))}
     assert (("kb_id", "llm/peer-closed-incomplete-chunked-read"),) in firing("streamtriage-incomplete-stream-spike")
     assert firing("streamtriage-polling-hang") == set()  # stuck for < 1 s, far below the 10-minute threshold
     assert firing("streamtriage-collector-spooling") == set()  # spans were just stored
