@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 from streamtriage.scenario_suite import classify_and_fetch
 from streamtriage.simulator import run_simulator
 from streamtriage.simulator.faults import fault_model
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 from tests.support.collector_proc import collector_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,11 +50,7 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
             _wait_port(port, proc)
             yield Relay(f"127.0.0.1:{port}", svc.url, sql_port)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
 
 
 def _wait_port(port: int, proc: subprocess.Popen[str]) -> None:

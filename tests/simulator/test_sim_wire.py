@@ -13,7 +13,7 @@ import pytest
 
 from streamtriage.simulator import fault_model, run_simulator
 from streamtriage.simulator.faults import FaultError, parse_fault
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 
 @pytest.fixture(scope="module")
@@ -204,12 +204,7 @@ def test_cli_serves_on_the_given_port() -> None:
                 assert time.monotonic() < deadline, "simulate did not start in 20 s"
                 time.sleep(0.1)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def test_cli_help() -> None:
