@@ -30,11 +30,16 @@ async def readyz(state: StateDep) -> JSONResponse:
 async def metrics(state: StateDep) -> PlainTextResponse:
     by_category, hangs = state.gauges.snapshot()  # kept by the service (collector/gauges.py), not queried here
     w = state.writer
+    shard_index, shard_count = getattr(state.extras.get("classifier"), "shard", (0, 1))
     text = state.metrics.render(
         gauges={
             "queue_spans": ("Spans waiting in memory to be made durable.", w.queued_spans),
             "spool_bytes": ("Bytes in the on-disk spool not yet replayed.", w.spool_bytes),
             "store_up": ("1 when the last store operation succeeded.", 1.0 if w.store_ok else 0.0),
+            "classifier_replicas": ("Live collectors splitting the classification of this store "
+                                    "(classifier/replicas.py).", shard_count),
+            "classifier_shard": ("This collector's share of the calls: shard index among the live replicas.",
+                                 shard_index),
         },
         labelled={"incidents": ("Labelled calls (streamtriage_labels FINAL, not deleted) by category.",
                                 "category", by_category),
