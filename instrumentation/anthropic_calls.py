@@ -24,7 +24,7 @@ from time import monotonic_ns
 from typing import Any
 
 from .calls import CallState
-from .routes import RequestInfo, _with_body
+from .routes import RequestInfo, with_body
 
 API = "messages"
 TERMINAL = "message_stop"
@@ -63,13 +63,13 @@ def classify(options: Any) -> RequestInfo | None:
         return None
     body = getattr(options, "json_data", None)
     body = body if isinstance(body, dict) else None
-    return _with_body(RequestInfo(API, "stream" if body and body.get("stream") is True else "request"), body)
+    return with_body(RequestInfo(API, "stream" if body and body.get("stream") is True else "request"), body)
 
 
 def request_info(kwargs: dict[str, Any]) -> RequestInfo:
     """A call's identity from the arguments of ``messages.create`` (for a call refused before any request)."""
     body = {k: v for k, v in kwargs.items() if isinstance(v, (str, int, float, bool, list, dict))}
-    return _with_body(RequestInfo(API, "stream" if kwargs.get("stream") is True else "request"), body)
+    return with_body(RequestInfo(API, "stream" if kwargs.get("stream") is True else "request"), body)
 
 
 class AnthropicCall(CallState):

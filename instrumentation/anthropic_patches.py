@@ -35,8 +35,8 @@ from .anthropic_calls import (
 )
 from .calls import CallState, Config
 from .hooks import exits, helpers, requests, state, streams
+from .hooks.wrapping import around
 from .observers import RESULT_OBSERVERS
-from .routes import read_timeout
 
 HELPER = "messages.stream"
 _CFG: Config | None = None
@@ -52,15 +52,9 @@ _CREATE: contextvars.ContextVar[list | None] = contextvars.ContextVar("streamtri
 # ---------------------------------------------------------------------------------------------
 def _start(cfg: Config, info: Any, path: str, client: Any, options: Any) -> AnthropicCall:
     helper = state.HELPER.get()
-    helper_name = helper[0] if helper is not None and helper[0] == HELPER else None
-    attrs = requests.call_attributes(info, path, client, helper_name, cfg)
-    st = AnthropicCall(cfg, info, attrs, None, helper_name)
-    timeout = read_timeout(options, client)
-    if timeout is not None:
-        st.span.set_attribute("streamtriage.request.timeout_s", timeout)
-    if helper_name is not None and helper is not None:
-        helper[1].append(st)
-    return st
+    mine = helper is not None and helper[0] == HELPER
+    return requests.open_call(AnthropicCall, cfg, info, path, client, options, HELPER if mine else None,
+                              helper[1] if mine and helper is not None else None)
 
 
 def _begin(client: Any, args: tuple, kwargs: dict) -> AnthropicCall | None:
@@ -89,42 +83,22 @@ def _refused(client: Any, kwargs: dict, exc: BaseException) -> None:
     st.finish()
 
 
-def _left_create(client: Any, kwargs: dict, begun: list, exc: BaseException | None) -> None:
+def _enter_create(client: Any, args: tuple, kwargs: dict) -> tuple[Any, dict, list, Any]:
+    """Collect the calls this ``messages.create`` begins (none: it was refused before any request)."""
+    begun: list = []
+    return client, kwargs, begun, _CREATE.set(begun)
+
+
+def _left_create(entered: tuple[Any, dict, list, Any], exc: BaseException | None, result: Any) -> None:
     """``messages.create`` returned or raised; a failure with no call begun was refused before any request."""
+    client, kwargs, begun, token = entered
+    _CREATE.reset(token)
     if exc is not None and not begun and isinstance(exc, Exception):
         guarded("anthropic_refused", _refused, client, kwargs, exc)
 
 
 def wrap_create(orig: Callable, is_async: bool) -> Callable:
-    if is_async:
-
-        @functools.wraps(orig)
-        async def acreate(self: Any, *args: Any, **kwargs: Any) -> Any:
-            begun: list = []
-            token = _CREATE.set(begun)
-            try:
-                return await orig(self, *args, **kwargs)
-            except BaseException as exc:
-                _left_create(self, kwargs, begun, exc)
-                raise
-            finally:
-                _CREATE.reset(token)
-
-        return acreate
-
-    @functools.wraps(orig)
-    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        begun: list = []
-        token = _CREATE.set(begun)
-        try:
-            return orig(self, *args, **kwargs)
-        except BaseException as exc:
-            _left_create(self, kwargs, begun, exc)
-            raise
-        finally:
-            _CREATE.reset(token)
-
-    return create
+    return around(orig, is_async, _enter_create, _left_create)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,7 +49,35 @@ def make_config(scope: str, static_attributes: dict[str, Any], kwargs: dict[str,
     )
 
 
-class OpenAIInstrumentor(BaseInstrumentor):
+class SdkHookInstrumentor(BaseInstrumentor):
+    """One SDK's hooks as an OpenTelemetry instrumentor: a configuration with its own flusher thread,
+    installed and taken off together. Subclasses say what to install and which static attributes."""
+
+    SCOPE = ""
+    _flusher: Flusher | None = None
+
+    def _static_attributes(self) -> dict[str, Any]:
+        return {}
+
+    def _install(self, cfg: Config) -> None:
+        raise NotImplementedError
+
+    def _remove(self) -> None:
+        raise NotImplementedError
+
+    def _instrument(self, **kwargs: Any) -> None:
+        cfg = make_config(self.SCOPE, self._static_attributes(), kwargs)
+        type(self)._flusher = cfg.flusher
+        self._install(cfg)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self._remove()
+        flusher, type(self)._flusher = type(self)._flusher, None
+        if flusher is not None:
+            flusher.stop()
+
+
+class OpenAIInstrumentor(SdkHookInstrumentor):
     """Wraps the openai SDK (sync and async) and emits call, event and poll spans.
 
     Options of ``instrument()``: ``tracer_provider``, ``coalesce_deltas`` (default ``True``),
@@ -57,18 +85,16 @@ class OpenAIInstrumentor(BaseInstrumentor):
     ``STREAMTRIAGE_CAPTURE_CONTENT=true``).
     """
 
-    _flusher: Flusher | None = None
+    SCOPE = SCOPE
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("openai >= 1.40",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        cfg = make_config(SCOPE, patches.sdk_attributes(), kwargs)
-        OpenAIInstrumentor._flusher = cfg.flusher
+    def _static_attributes(self) -> dict[str, Any]:
+        return patches.sdk_attributes()
+
+    def _install(self, cfg: Config) -> None:
         patches.patch_all(cfg)
 
-    def _uninstrument(self, **kwargs: Any) -> None:
+    def _remove(self) -> None:
         patches.unpatch_all()
-        if OpenAIInstrumentor._flusher is not None:
-            OpenAIInstrumentor._flusher.stop()
-            OpenAIInstrumentor._flusher = None

@@ -264,21 +264,17 @@ class RelayMiddleware:
 
 def _note_send(st: RelayState, message: dict[str, Any]) -> None:
     mtype = message.get("type")
-    if mtype == "websocket.send":  # the per-message path: no encoding, one clock read, one search
+    if mtype == "websocket.send":  # the per-message path: a text frame is searched as it is, never encoded
         text = message.get("text")
         if text is not None:
-            now = time_ns()
-            st.messages += 1
-            st.bytes += len(text)
-            st.last_send_ns = now
-            if '"error"' in text:
-                st.error_sends.append(now)
+            _sent(st, len(text), '"error"' in text)
         else:
-            _sent(st, message.get("bytes") or b"")
+            data = message.get("bytes") or b""
+            _sent(st, len(data), _carries_error(data))
     elif mtype == "http.response.body":
         data = message.get("body") or b""
         if data:
-            _sent(st, data)
+            _sent(st, len(data), _carries_error(data))
         if message.get("more_body"):
             st.streamed = True
         else:
@@ -294,12 +290,16 @@ def _note_send(st: RelayState, message: dict[str, Any]) -> None:
                 st.content_type = value.decode("latin-1")
 
 
-def _sent(st: RelayState, data: bytes) -> None:
+def _carries_error(data: bytes) -> bool:
+    return any(m in data for m in _ERROR_MARKERS)
+
+
+def _sent(st: RelayState, size: int, error: bool) -> None:
     now = time_ns()
     st.messages += 1
-    st.bytes += len(data)
+    st.bytes += size
     st.last_send_ns = now
-    if any(m in data for m in _ERROR_MARKERS):
+    if error:
         st.error_sends.append(now)
 
 

@@ -79,19 +79,19 @@ def classify(options: Any) -> RequestInfo | None:
     streaming = bool(body and body.get("stream") is True)
     if method == "post":
         if parts == ["chat", "completions"]:
-            return _with_body(RequestInfo("chat.completions", "stream" if streaming else "request"), body)
+            return with_body(RequestInfo("chat.completions", "stream" if streaming else "request"), body)
         if parts == ["responses"]:
             mode = "stream" if streaming else ("background" if body and body.get("background") is True else "request")
-            return _with_body(RequestInfo("responses", mode), body)
+            return with_body(RequestInfo("responses", mode), body)
         if n >= 2 and parts[0] == "threads" and parts[-1] == "runs":
             info = RequestInfo("assistants.runs", "stream" if streaming else "request", thread_id=parts[1] if n == 3 else None)
-            return _with_body(info, body)
+            return with_body(info, body)
         if n == 5 and parts[0] == "threads" and parts[2] == "runs" and parts[4] == "submit_tool_outputs":
             info = RequestInfo("assistants.runs", "stream" if streaming else "request", thread_id=parts[1], object_id=parts[3])
-            return _with_body(info, body)
+            return with_body(info, body)
         if n == 3 and parts[0] == "vector_stores" and parts[2] in ("files", "file_batches"):
             api = "vector_stores.files" if parts[2] == "files" else "vector_stores.file_batches"
-            return _with_body(RequestInfo(api, "request", vector_store_id=parts[1]), body)
+            return with_body(RequestInfo(api, "request", vector_store_id=parts[1]), body)
         return None
     if method == "get":
         if n == 2 and parts[0] == "responses":
@@ -108,7 +108,8 @@ def classify(options: Any) -> RequestInfo | None:
     return None
 
 
-def _with_body(info: RequestInfo, body: dict | None) -> RequestInfo:
+def with_body(info: RequestInfo, body: dict | None) -> RequestInfo:
+    """Keep the request body and the facts read from it (model, output cap) on ``info``."""
     if body:
         info.body = body
         model = body.get("model")

@@ -22,7 +22,8 @@ import httpx
 
 from ._safety import hook_failed
 from .calls import CallState, Config
-from .routes import RequestInfo, fingerprint
+from .hooks.requests import call_attributes
+from .routes import RequestInfo, with_body
 
 SDK_NAME = "httpx-sse"
 _STATE: dict[str, Any] = {"hosts": frozenset(), "cfg": None, "orig": None}
@@ -43,24 +44,18 @@ def _info(request: Any) -> tuple[RequestInfo, str] | None:
         return None
     path = url.path
     api = "responses" if path.rstrip("/").endswith("/responses") else "chat.completions"
-    info = RequestInfo(api, "stream", body=body)
-    if isinstance(body.get("model"), str):
-        info.model = body["model"]
-    return info, path
+    return with_body(RequestInfo(api, "stream"), body), path
 
 
-def _attributes(info: RequestInfo, path: str, request: Any) -> dict[str, Any]:
-    a: dict[str, Any] = {
-        "streamtriage.span": "call", "streamtriage.contract": 1, "streamtriage.api": info.api,
-        "streamtriage.call.mode": "stream", "gen_ai.operation.name": info.operation,
-        "gen_ai.provider.name": "openai", "gen_ai.system": "openai",
-        "streamtriage.request.fingerprint": fingerprint(info, path),
+def _attributes(cfg: Config, info: RequestInfo, path: str, request: Any) -> dict[str, Any]:
+    """The SDK hooks' call attributes, with this hook's SDK, transport and server (no SDK client here)."""
+    a = call_attributes(info, path, None, None, cfg)
+    a.update({
+        "streamtriage.contract": 1, "gen_ai.provider.name": "openai", "gen_ai.system": "openai",
         "streamtriage.sdk.name": SDK_NAME, "streamtriage.sdk.version": httpx.__version__,
         "streamtriage.transport.name": "httpx", "streamtriage.transport.version": httpx.__version__,
         "server.address": request.url.host, "server.port": request.url.port or (443 if request.url.scheme == "https" else 80),
-    }
-    if info.model:
-        a["gen_ai.request.model"] = info.model
+    })
     return a
 
 
@@ -229,7 +224,7 @@ def _begin(request: Any) -> CallState | None:
     if cfg is None or got is None:
         return None
     info, path = got
-    return CallState(cfg, info, _attributes(info, path, request))
+    return CallState(cfg, info, _attributes(cfg, info, path, request))
 
 
 def _safe_begin(request: Any) -> CallState | None:

@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import StateDep
+from ..routes_classifier import KEY as CLASSIFIER_KEY
 
 router = APIRouter(tags=["operations"])
 
@@ -30,7 +31,7 @@ async def readyz(state: StateDep) -> JSONResponse:
 async def metrics(state: StateDep) -> PlainTextResponse:
     by_category, hangs = state.gauges.snapshot()  # kept by the service (collector/gauges.py), not queried here
     w = state.writer
-    shard_index, shard_count = getattr(state.extras.get("classifier"), "shard", (0, 1))
+    shard_index, shard_count = getattr(state.extras.get(CLASSIFIER_KEY), "shard", (0, 1))
     text = state.metrics.render(
         gauges={
             "queue_spans": ("Spans waiting in memory to be made durable.", w.queued_spans),

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable
 from functools import partial
 from time import monotonic_ns
-from typing import Any
+from typing import Any, TypeVar
 
 from .._safety import guarded, hook_failed
 from ..calls import CallState, Config
@@ -102,12 +102,23 @@ def _begin(client: Any, args: tuple, kwargs: dict) -> Any:
     path = str(getattr(options, "url", ""))
     if helper_name == "threads.runs.stream" and path.rstrip("/").endswith("submit_tool_outputs"):
         helper_name = "threads.runs.submit_tool_outputs_stream"
-    st = CallState(cfg, info, call_attributes(info, path, client, helper_name), None, helper_name)
+    return open_call(CallState, cfg, info, path, client, options, helper_name,
+                     helper[1] if helper is not None else None)
+
+
+C = TypeVar("C", bound=CallState)
+
+
+def open_call(cls: type[C], cfg: Config, info: RequestInfo, path: str, client: Any, options: Any,
+              helper_name: str | None, helper_calls: list | None) -> C:
+    """Start one request's call span (any SDK's ``CallState`` class): its start attributes, the read
+    timeout in effect, and its place in the helper that made it (``helper_calls``)."""
+    st = cls(cfg, info, call_attributes(info, path, client, helper_name, cfg), None, helper_name)
     timeout = read_timeout(options, client)
     if timeout is not None:
         st.span.set_attribute("streamtriage.request.timeout_s", timeout)
-    if helper is not None:
-        helper[1].append(st)
+    if helper_calls is not None:
+        helper_calls.append(st)
     return st
 
 
