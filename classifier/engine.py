@@ -89,7 +89,8 @@ class Engine:
         for rule_outcomes, rule_apis in allowed.values():
             outcomes |= rule_outcomes or set()
             apis |= rule_apis or set()
-        self._index: dict[tuple[str, str], list[tuple[int, KbEntry]]] = {}
+        # Keyed by the record's raw (outcome, api): a record missing either falls back to every rule.
+        self._index: dict[tuple[str | None, str | None], list[tuple[int, KbEntry]]] = {}
         for outcome in outcomes:
             for api in apis:
                 self._index[(outcome, api)] = [
@@ -141,7 +142,7 @@ class Engine:
         out: list[tuple[float, int, int, Match]] = []
         mask = rec.get("_rule_mask")
         rules = self._rules_for_mask(mask) if mask is not None else \
-            self._index.get((str(rec.get("outcome")), str(rec.get("api"))), self._rules)
+            self._index.get((rec.get("outcome"), rec.get("api")), self._rules)
         for order, entry in rules:
             rule = entry.rule
             assert rule is not None
